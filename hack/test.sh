@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make test`: every test, in order of cost. Each step runs even if an earlier one failed; the exit code says
+# whether all passed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export MESHLAB_SLOT=${MESHLAB_SLOT:-1}
+failed=()
+step() {
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "=== $name"
+  if "$@"; then echo "=== $name: ok ($((SECONDS - t0))s)"; else echo "=== $name: FAILED ($((SECONDS - t0))s)"; failed+=("$name"); fi
+}
+step "ansible-test sanity" bash hack/ansible-test.sh sanity
+step "ansible-test units" bash hack/ansible-test.sh units
+step "ansible-lint" bash hack/ansible-test.sh lint
+step "collection build" bash hack/ansible-test.sh build
+step "lab tests" pytest -q -p no:cacheprovider lab/tests
+if [ -d tests/integration ]; then
+  step "integration tests" pytest -q -p no:cacheprovider tests/integration
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "make test: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "make test: all steps passed"

@@ -1,0 +1,139 @@
+"""meshlab command line."""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import audit, build, inventory, lab, paths
+
+
+def _lab(args):
+    home = Path(args.home) if args.home else paths.default_home(args.slot)
+    return lab.Lab(home)
+
+
+def cmd_build(args):
+    timings = build.build(args.components or None)
+    print(json.dumps(timings))
+
+
+def cmd_up(args):
+    _lab(args).up(count=args.clusters, slot=args.slot)
+
+
+def cmd_down(args):
+    _lab(args).down(keep=args.keep)
+
+
+def cmd_status(args):
+    st = _lab(args).status()
+    if st is None:
+        print("meshlab: no lab here")
+        return 1
+    if args.json:
+        print(json.dumps(st, indent=1))
+        return 0
+    print(f"home {st['home']} (slot {st['slot']})  KUBECONFIG={st['kubeconfig']}")
+    for c in st["clusters"]:
+        print(f"  {c['context']:10} {c['server']}  services {c['service_cidr']}  pods {c['pod_cidr']}")
+    for p in st["processes"]:
+        extra = f"  ports {p['ports']}" if "ports" in p else ""
+        print(f"  {'up  ' if p['alive'] else 'DOWN'} {p['pid']:>7}  {p['name']}{extra}")
+    return 0 if all(p["alive"] for p in st["processes"]) else 1
+
+
+def cmd_env(args):
+    lb = _lab(args)
+    print(f"export KUBECONFIG={lb.kubeconfig()}")
+    print(f"export PATH={':'.join(paths.bin_dirs())}:$PATH")
+    print(f"export MESHLAB_ISTIO_CHARTS={paths.charts_dir()}")
+    print(f"export MESHLAB_GATEWAY_API_CRDS={paths.gateway_api_crds_dir()}")
+
+
+def cmd_mark(_args):
+    print(audit.mark())
+
+
+def cmd_writes(args):
+    lb = _lab(args)
+    state = lb.state()
+    if state is None:
+        print("meshlab: no lab here", file=sys.stderr)
+        return 1
+    counts = {c.context: audit.writes(lb.home / c.name / "audit.log", lab.ADMIN_USER, args.since)
+              for c in lb.clusters(state)}
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        for ctx, n in counts.items():
+            print(f"{ctx} {n}")
+        if args.verbose:
+            for c in lb.clusters(state):
+                for w in audit.writes(lb.home / c.name / "audit.log", lab.ADMIN_USER, args.since, details=True):
+                    print(f"  {c.context} {w['verb']:7} {w['code']} {w['uri']}")
+    return 0
+
+
+def cmd_inventory(args):
+    lb = _lab(args)
+    if lb.state() is None:
+        print("meshlab: no lab here; run `meshlab up` first", file=sys.stderr)
+        return 1
+    try:
+        text = inventory.render(lb, args.model, args.ca_dir)
+    except ValueError as e:
+        print(f"meshlab: error: {e}", file=sys.stderr)
+        return 2
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
+    return 0
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="meshlab", description=__doc__)
+    p.add_argument("--slot", type=int, default=int(os.environ.get("MESHLAB_SLOT", "0")),
+                   help="which of the lab's address and port ranges to use (0-3), so labs can run side by side")
+    p.add_argument("--home", help="state directory (default /tmp/meshlab, or /tmp/meshlab-s<slot>)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build the pinned binaries from Go modules (cached by version)")
+    b.add_argument("components", nargs="*", choices=list(build.STEPS))
+    b.set_defaults(func=cmd_build)
+    u = sub.add_parser("up", help="start N clusters and the supervisor")
+    u.add_argument("--clusters", type=int, default=2)
+    u.set_defaults(func=cmd_up)
+    d = sub.add_parser("down", help="stop everything the lab started, by pid")
+    d.add_argument("--keep", action="store_true", help="keep the state directory (logs)")
+    d.set_defaults(func=cmd_down)
+    s = sub.add_parser("status", help="clusters, processes and istiods")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+    sub.add_parser("env", help="shell exports for the lab").set_defaults(func=cmd_env)
+    sub.add_parser("mark", help="print a MARK meaning 'from now on'").set_defaults(func=cmd_mark)
+    w = sub.add_parser("writes", help="write requests by the admin identity, per cluster")
+    w.add_argument("--since", help="a MARK from `meshlab mark`")
+    w.add_argument("--json", action="store_true")
+    w.add_argument("-v", "--verbose", action="store_true", help="list each write")
+    w.set_defaults(func=cmd_writes)
+    i = sub.add_parser("inventory", help="a ready meshops.istio inventory for this lab")
+    i.add_argument("--model", required=True, choices=inventory.MODELS)
+    i.add_argument("--ca-dir", help="istio_ca_dir for the generated mesh CA")
+    i.add_argument("-o", "--output", help="write to this file instead of standard output")
+    i.set_defaults(func=cmd_inventory)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        rc = args.func(args)
+    except (lab.LabError, build.BuildError) as e:
+        print(f"meshlab: error: {e}", file=sys.stderr)
+        return 2
+    return rc or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

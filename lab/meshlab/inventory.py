@@ -1,0 +1,46 @@
+"""`meshlab inventory --model M`: a ready meshops.istio inventory for the running lab (one host per cluster)."""
+import yaml
+
+from . import paths
+
+MODELS = ("multi-primary", "multi-primary-multi-network", "primary-remote", "primary-remote-multi-network", "ambient")
+
+
+def render(lab, model, ca_dir=None):
+    state = lab.state()
+    clusters = lab.clusters(state)
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    multi_network = model.endswith("multi-network") or model == "ambient"
+    remote_model = model.startswith("primary-remote")
+    if remote_model and len(clusters) < 2:
+        raise ValueError("primary-remote needs at least 2 clusters")
+    primary, remote = {}, {}
+    for i, c in enumerate(clusters, start=1):
+        host = {"kube_context": c.context, "istio_network": f"network{i}" if multi_network else "network1"}
+        (remote if remote_model and i > 1 else primary)[f"cluster{i}"] = host
+    if remote_model:
+        for host in remote.values():
+            host["istio_primary_cluster"] = "cluster1"
+            if not multi_network:
+                host["istio_network"] = "network1"
+    mesh_vars = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "kubeconfig": str(lab.kubeconfig()),
+        "istio_charts": str(paths.charts_dir()),
+        # The lab's API servers listen on 127.0.0.1, which the lab's istiods (outside the clusters) do reach.
+        "istio_allow_loopback_api_server": True,
+        "istio_mesh_id": "mesh1",
+        # 2048-bit CA keys keep the lab fast; Istio's default (and this collection's) is 4096.
+        "istio_ca_key_size": 2048,
+    }
+    if ca_dir:
+        mesh_vars["istio_ca_dir"] = str(ca_dir)
+    if model == "ambient":
+        mesh_vars["istio_version"] = "1.31.0"
+    children = {"istio_primary": {"hosts": primary}}
+    if remote:
+        children["istio_remote"] = {"hosts": remote}
+    doc = {"all": {"vars": mesh_vars, "children": children}}
+    return f"# meshops.istio inventory for the meshlab in {lab.home} (model {model})\n" + yaml.safe_dump(doc, sort_keys=False)

@@ -1,0 +1,270 @@
+"""Bring a lab up and down: per cluster etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
+with one node, then the supervisor (load balancers and real istiods). State lives in <home>/state.json."""
+import json
+import os
+import shutil
+import ssl
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from . import layout as lay, paths, pki, procs
+
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+- level: None
+"""
+# One identity per component: (file stem, CN). All are cluster admins; the audit log tells them apart.
+IDENTITIES = [("admin", "lab-admin"), ("kcm", "system:kube-controller-manager"), ("sched", "system:kube-scheduler"),
+              ("kwok", "lab-kwok"), ("controller", "lab-controller")]
+ADMIN_USER = "lab-admin"
+
+
+class LabError(RuntimeError):
+    pass
+
+
+class Lab:
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.state_file = self.home / "state.json"
+
+    # ---- state -------------------------------------------------------------------------------------------
+    def state(self):
+        if not self.state_file.exists():
+            return None
+        return json.loads(self.state_file.read_text())
+
+    def _save(self, state):
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.replace(self.state_file)
+
+    def clusters(self, state=None):
+        state = state or self.state()
+        return lay.clusters(state["slot"], state["clusters"])
+
+    def kubeconfig(self):
+        return self.home / "kubeconfig"
+
+    def records(self, state=None):
+        """Every process record: the ones `up` started plus the istiods the supervisor started."""
+        state = state or self.state() or {"procs": []}
+        recs = list(state["procs"])
+        for pidfile in sorted(self.home.glob("c*/istiod-*/process.json")):
+            try:
+                recs.append(json.loads(pidfile.read_text()))
+            except (OSError, ValueError):
+                continue
+        return recs
+
+    # ---- up ----------------------------------------------------------------------------------------------
+    def up(self, count=2, slot=0, out=sys.stdout):
+        if not isinstance(count, int) or count < 1 or count > lay.MAX_CLUSTERS:
+            raise LabError(f"--clusters must be between 1 and {lay.MAX_CLUSTERS}, got {count}")
+        if slot < 0 or slot >= lay.MAX_SLOTS:
+            raise LabError(f"--slot must be between 0 and {lay.MAX_SLOTS - 1}, got {slot}")
+        state = self.state()
+        if state and any(procs.alive(r) for r in self.records(state)):
+            raise LabError(f"a lab is already running in {self.home}; run `meshlab down` first")
+        missing = [str(paths.binary(b)) for b in ("etcd", "kube-apiserver", "kube-controller-manager",
+                                                   "kube-scheduler", "kubectl", "kwok", "pilot-discovery")
+                   if not paths.binary(b).exists()]
+        if missing:
+            raise LabError("missing binaries (run `meshlab build`): " + ", ".join(missing))
+        clusters = lay.clusters(slot, count)
+        busy = [f"127.0.0.1:{p} ({c.context})" for c in clusters for p in c.fixed_ports()
+                if procs.port_in_use("127.0.0.1", p)]
+        if busy:
+            raise LabError("ports already in use: " + ", ".join(busy) + " (another lab in this slot? use --slot)")
+        if self.home.exists():
+            shutil.rmtree(self.home)
+        self.home.mkdir(parents=True)
+        state = {"slot": slot, "clusters": count, "home": str(self.home), "procs": [], "started": time.time()}
+        self._save(state)
+        t0 = time.monotonic()
+        try:
+            self._start(state, clusters, out)
+        except BaseException:
+            procs.stop(self.records(state))
+            raise
+        state["up_seconds"] = round(time.monotonic() - t0, 2)
+        self._save(state)
+        print(f"meshlab: {count} cluster(s) up in {state['up_seconds']}s; KUBECONFIG={self.kubeconfig()} "
+              f"contexts: {' '.join(c.context for c in clusters)}", file=out, flush=True)
+        return state
+
+    def _spawn(self, state, name, argv, log, **kw):
+        rec = procs.spawn(name, argv, log, **kw)
+        state["procs"].append(rec)
+        self._save(state)
+        return rec
+
+    def _start(self, state, clusters, out):
+        (self.home / "audit-policy.yaml").write_text(AUDIT_POLICY)
+        kwok_crds = paths.component_dir("kwok") / "crd"
+        merged = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+        for c in clusters:
+            d = self.home / c.name
+            ca = pki.ClusterPKI(d, c.context, c.first_service_ip)
+            ca_pem = (d / "ca.crt").read_bytes()
+            for stem, cn in IDENTITIES:
+                cert, key = ca.client(stem, cn)
+                kc = pki.kubeconfig(c.context, c.server, ca_pem, f"{c.context}-{stem}", cert, key)
+                (d / f"{stem}.kubeconfig").write_text(yaml.safe_dump(kc))
+                if stem == "admin":
+                    for k in ("clusters", "users", "contexts"):
+                        merged[k] += kc[k]
+            self._spawn(state, f"{c.context}/etcd", [
+                str(paths.binary("etcd")), "--name", c.name, "--data-dir", str(d / "etcd"),
+                f"--listen-client-urls=http://127.0.0.1:{c.etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{c.etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{c.etcd_peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{c.etcd_peer_port}",
+                f"--initial-cluster={c.name}=http://127.0.0.1:{c.etcd_peer_port}",
+                "--unsafe-no-fsync", "--listen-metrics-urls=", "--log-level=warn"], d / "etcd.log")
+            self._spawn(state, f"{c.context}/kube-apiserver", [
+                str(paths.binary("kube-apiserver")), f"--etcd-servers=http://127.0.0.1:{c.etcd_port}",
+                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={c.api_port}",
+                f"--tls-cert-file={d}/apiserver.crt", f"--tls-private-key-file={d}/apiserver.key",
+                f"--client-ca-file={d}/ca.crt", "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={d}/sa.pub", f"--service-account-signing-key-file={d}/sa.key",
+                f"--service-cluster-ip-range={c.service_cidr}", "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true", f"--audit-log-path={d}/audit.log",
+                f"--audit-policy-file={self.home}/audit-policy.yaml", "--audit-log-format=json",
+                "--profiling=false"], d / "apiserver.log")
+        kubeconfig = dict(merged, **{"current-context": clusters[0].context})
+        self.kubeconfig().write_text(yaml.safe_dump(kubeconfig))
+        self.kubeconfig().chmod(0o600)
+        for c in clusters:
+            self._wait_ready(state, c)
+        for c in clusters:
+            d = self.home / c.name
+            kc = {stem: str(d / f"{stem}.kubeconfig") for stem, _ in IDENTITIES}
+            self._kubectl(c, "controller", "apply", "--server-side", "-f", str(kwok_crds / "portforwards.yaml"))
+            self._spawn(state, f"{c.context}/kube-controller-manager", [
+                str(paths.binary("kube-controller-manager")), f"--kubeconfig={kc['kcm']}",
+                f"--authentication-kubeconfig={kc['kcm']}", f"--authorization-kubeconfig={kc['kcm']}",
+                "--controllers=*", f"--service-account-private-key-file={d}/sa.key", f"--root-ca-file={d}/ca.crt",
+                "--use-service-account-credentials=false", "--leader-elect=false", "--bind-address=127.0.0.1",
+                f"--secure-port={c.kcm_port}", f"--cluster-signing-cert-file={d}/ca.crt",
+                f"--cluster-signing-key-file={d}/ca.key"], d / "kcm.log")
+            self._spawn(state, f"{c.context}/kube-scheduler", [
+                str(paths.binary("kube-scheduler")), f"--kubeconfig={kc['sched']}",
+                f"--authentication-kubeconfig={kc['sched']}", f"--authorization-kubeconfig={kc['sched']}",
+                "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={c.sched_port}"], d / "sched.log")
+            # Port-forwards to istiod pods are declared by the supervisor as PortForward objects (kwok CRD).
+            self._spawn(state, f"{c.context}/kwok", [
+                str(paths.binary("kwok")), f"--kubeconfig={kc['kwok']}", "--manage-all-nodes=true",
+                f"--cidr={c.pod_cidr}", "--node-ip=127.0.0.1", f"--node-port={c.kwok_port}",
+                f"--server-address=127.0.0.1:{c.kwok_port}", "--enable-crds=PortForward"], d / "kwok.log")
+            self._kubectl(c, "controller", "apply", "-f", "-", stdin=yaml.safe_dump(self._node(c)))
+        for c in clusters:
+            self._wait_schedulable(state, c)
+        sup = self._spawn(state, "supervisor", [sys.executable, "-m", "meshlab.supervisor", str(self.home)],
+                          self.home / "supervisor.log", env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        deadline = time.monotonic() + 30
+        while not (self.home / "supervisor.ready").exists():
+            self._check_alive(state)
+            if time.monotonic() > deadline:
+                raise LabError(f"supervisor did not start; see {sup['log']}")
+            time.sleep(0.1)
+
+    @staticmethod
+    def _node(c):
+        return {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": f"{c.context}-node",
+                             "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
+                             "labels": {"type": "kwok", "kubernetes.io/hostname": f"{c.context}-node",
+                                        "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                                        "topology.kubernetes.io/region": f"region{c.index}",
+                                        "topology.kubernetes.io/zone": f"zone{c.index}"}},
+                "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                           "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}}}
+
+    def _kubectl(self, c, identity, *args, stdin=None):
+        import subprocess
+        cmd = [str(paths.binary("kubectl")), f"--kubeconfig={self.home / c.name / (identity + '.kubeconfig')}", *args]
+        proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise LabError(f"{c.context}: kubectl {' '.join(args[:3])} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def _check_alive(self, state):
+        for r in state["procs"]:
+            if not procs.alive(r):
+                tail = Path(r["log"]).read_text(errors="replace").splitlines()[-15:] if Path(r["log"]).exists() else []
+                raise LabError(f"{r['name']} exited during start-up; last lines of {r['log']}:\n  " + "\n  ".join(tail))
+
+    def _wait_ready(self, state, c, timeout=90):
+        ctx = ssl.create_default_context(cafile=str(self.home / c.name / "ca.crt"))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{c.server}/readyz", context=ctx, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            self._check_alive(state)
+            if time.monotonic() > deadline:
+                raise LabError(f"{c.context}: kube-apiserver not ready after {timeout}s; see {self.home / c.name}/apiserver.log")
+            time.sleep(0.2)
+
+    def _wait_schedulable(self, state, c, timeout=60):
+        """Until the node is Ready without taints and the default ServiceAccount exists: pods can then run."""
+        deadline = time.monotonic() + timeout
+        while True:
+            node = json.loads(self._kubectl(c, "controller", "get", "node", f"{c.context}-node", "-o", "json"))
+            ready = any(x["type"] == "Ready" and x["status"] == "True" for x in node.get("status", {}).get("conditions", []))
+            tainted = bool(node.get("spec", {}).get("taints"))
+            if ready and not tainted:
+                sa = self._kubectl(c, "controller", "get", "serviceaccounts", "-n", "default", "-o", "name")
+                if "serviceaccount/default" in sa:
+                    return
+            self._check_alive(state)
+            if time.monotonic() > deadline:
+                raise LabError(f"{c.context}: node not schedulable after {timeout}s (ready={ready}, taints={tainted})")
+            time.sleep(0.2)
+
+    # ---- down --------------------------------------------------------------------------------------------
+    def down(self, keep=False, out=sys.stdout):
+        state = self.state()
+        if state is None:
+            print(f"meshlab: nothing running in {self.home}", file=out)
+            return []
+        recs = self.records(state)
+        # The supervisor first, so it does not restart what is being stopped; then istiods; then the rest in
+        # reverse start order.
+        order = ([r for r in recs if r["name"] == "supervisor"] + [r for r in recs if "/istiod" in r["name"]]
+                 + [r for r in reversed(state["procs"]) if r["name"] != "supervisor"])
+        killed = []
+        for r in order:
+            killed += procs.stop([r])
+        still = [r["name"] for r in recs if procs.alive(r)]
+        if still:
+            raise LabError("could not stop: " + ", ".join(still))
+        if not keep:
+            shutil.rmtree(self.home, ignore_errors=True)
+        print(f"meshlab: stopped {len(recs)} process(es)" + (f" (SIGKILL: {', '.join(killed)})" if killed else ""),
+              file=out)
+        return recs
+
+    # ---- status ------------------------------------------------------------------------------------------
+    def status(self):
+        state = self.state()
+        if state is None:
+            return None
+        rows = [{"name": r["name"], "pid": r["pid"], "alive": procs.alive(r), **({"ports": r["ports"]} if "ports" in r else {})}
+                for r in self.records(state)]
+        return {"home": str(self.home), "slot": state["slot"], "kubeconfig": str(self.kubeconfig()),
+                "clusters": [{"context": c.context, "server": c.server, "service_cidr": c.service_cidr,
+                              "pod_cidr": c.pod_cidr} for c in self.clusters(state)],
+                "processes": rows}

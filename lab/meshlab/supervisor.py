@@ -1,0 +1,253 @@
+"""The lab's controller, one process per lab: gives LoadBalancer Services a loopback address, and runs a real
+istiod (pilot-discovery) outside the cluster for every istiod Deployment, as the Deployment says.
+
+Run as `python -m meshlab.supervisor <home>`; `meshlab up` starts it and `meshlab down` stops it by pid.
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from . import layout as lay, paths, pki, procs
+
+TICK = 0.5
+MANAGED_BY = {"app.kubernetes.io/managed-by": "meshlab"}
+CACERTS_KEYS = ("ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem", "tls.crt", "tls.key", "ca.crt",
+                "ca-crl.pem")
+# Args that name listeners; the lab chooses its own loopback ones.
+OWN_FLAGS = ("--httpAddr", "--grpcAddr", "--secureGRPCAddr", "--httpsAddr", "--monitoringAddr", "--ctrlz_port",
+             "--kubeconfig")
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class ClusterWatch:
+    def __init__(self, home: Path, layout: lay.ClusterLayout):
+        self.home = home
+        self.layout = layout
+        self.dir = home / layout.name
+        api = config.new_client_from_config(str(self.dir / "controller.kubeconfig"))
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.api = api
+        self.last_start = {}
+
+    # ---- load balancers ----------------------------------------------------------------------------------
+    def load_balancers(self):
+        services = self.core.list_service_for_all_namespaces().items
+        used = {i.ip for s in services for i in ((s.status.load_balancer and s.status.load_balancer.ingress) or [])}
+        n = 0
+        for s in services:
+            if s.spec.type != "LoadBalancer" or (s.status.load_balancer and s.status.load_balancer.ingress):
+                continue
+            while self.layout.lb_address(n) in used:
+                n += 1
+            ip = self.layout.lb_address(n)
+            used.add(ip)
+            self.core.patch_namespaced_service_status(s.metadata.name, s.metadata.namespace,
+                                                      {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})
+            log(f"{self.layout.context}: LoadBalancer {s.metadata.namespace}/{s.metadata.name} -> {ip}")
+
+    # ---- istiod --------------------------------------------------------------------------------------------
+    def _running(self):
+        found = {}
+        for f in self.dir.glob("istiod-*/process.json"):
+            rec = json.loads(f.read_text())
+            found[rec["deployment"]] = rec
+        return found
+
+    def istiods(self):
+        deployments = self.apps.list_deployment_for_all_namespaces(label_selector="app=istiod").items
+        running = self._running()
+        wanted = set()
+        for dep in deployments:
+            key = f"{dep.metadata.namespace}/{dep.metadata.name}"
+            wanted.add(key)
+            spec = self._spec(dep)
+            if spec is None:
+                continue
+            rec = running.get(key)
+            if rec and rec["hash"] == spec["hash"] and procs.alive(rec):
+                self._port_forwards(dep, rec)
+                continue
+            if rec and not procs.alive(rec) and rec["hash"] == spec["hash"]:
+                if time.monotonic() - self.last_start.get(key, 0) < 5:
+                    continue
+                log(f"{self.layout.context}: istiod {key} exited; restarting (see {rec['log']})")
+            used = {r["index"] for k, r in running.items() if k != key}
+            index = rec["index"] if rec else min(set(range(8)) - used)
+            if rec:
+                self._stop(rec)
+            rec = self._start(dep, spec, index)
+            running[key] = rec
+            self._port_forwards(dep, rec)
+        for key, rec in running.items():
+            if key not in wanted:
+                log(f"{self.layout.context}: istiod Deployment {key} is gone; stopping its istiod")
+                self._stop(rec)
+                Path(rec["dir"], "process.json").unlink(missing_ok=True)
+        self._prune_port_forwards(deployments)
+
+    def _spec(self, dep):
+        ns, name = dep.metadata.namespace, dep.metadata.name
+        tmpl = dep.spec.template
+        containers = tmpl.spec.containers
+        container = next((c for c in containers if c.name == "discovery"), containers[0])
+        env = {}
+        for e in container.env or []:
+            if e.value is not None:
+                env[e.name] = e.value
+            elif e.value_from and e.value_from.field_ref:
+                path = e.value_from.field_ref.field_path
+                env[e.name] = {"metadata.namespace": ns, "metadata.name": f"{name}-lab",
+                               "spec.serviceAccountName": tmpl.spec.service_account_name or "istiod"}.get(path, "")
+        # Inside a pod KUBECONFIG points at a mounted secret; here the lab gives istiod its own identity.
+        env.pop("KUBECONFIG", None)
+        env = {k: v for k, v in env.items() if v != ""}
+        revision = env.get("REVISION") or (dep.metadata.labels or {}).get("istio.io/rev") or "default"
+        svc_name = "istiod" if revision == "default" else f"istiod-{revision}"
+        try:
+            svc = self.core.read_namespaced_service(svc_name, ns)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        try:
+            cacerts = self.core.read_namespaced_secret("cacerts", ns).data or {}
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            cacerts = {}
+        args = [a for a in (container.args or ["discovery"]) if not a.startswith(OWN_FLAGS)]
+        body = {"env": env, "args": args, "cacerts": cacerts, "ip": svc.spec.cluster_ip, "sa": env.get("SERVICE_ACCOUNT")}
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        return dict(body, hash=digest, revision=revision, namespace=ns, name=name)
+
+    def _start(self, dep, spec, index):
+        key = f"{spec['namespace']}/{spec['name']}"
+        wd = self.dir / f"istiod-{spec['namespace']}-{spec['name']}"
+        if wd.exists():
+            shutil.rmtree(wd)
+        (wd / "etc" / "cacerts").mkdir(parents=True)
+        import base64
+        for k, v in spec["cacerts"].items():
+            if k in CACERTS_KEYS:
+                (wd / "etc" / "cacerts" / k).write_bytes(base64.b64decode(v))
+        cn = "lab-istiod" if spec["revision"] == "default" else f"lab-istiod-{spec['revision']}"
+        cert, key_pem = pki.issue_client(self.dir, f"istiod-{spec['revision']}", cn)
+        kc = pki.kubeconfig(self.layout.context, self.layout.server, (self.dir / "ca.crt").read_bytes(),
+                            f"{self.layout.context}-{cn}", cert, key_pem)
+        (wd / "istiod.kubeconfig").write_text(yaml.safe_dump(kc))
+        ports = self.layout.istiod_ports(index)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(wd),
+               "PILOT_REMOTE_CLUSTER_TIMEOUT": "15s", "POD_NAMESPACE": spec["namespace"],
+               "POD_NAME": f"{spec['name']}-lab", "REVISION": spec["revision"]}
+        env.update(spec["env"])
+        args = spec["args"] + [f"--kubeconfig={wd / 'istiod.kubeconfig'}", f"--httpAddr=127.0.0.1:{ports['http']}",
+                               f"--grpcAddr=127.0.0.1:{ports['grpc']}",
+                               f"--secureGRPCAddr=127.0.0.1:{ports['secure_grpc']}",
+                               f"--monitoringAddr=127.0.0.1:{ports['monitoring']}",
+                               f"--ctrlz_port={ports['ctrlz']}", f"--httpsAddr={spec['ip']}:443"]
+        if args[0] != "discovery":
+            args.insert(0, "discovery")
+        rec = procs.spawn(f"{self.layout.context}/istiod/{key}", [str(paths.binary("pilot-discovery")), *args],
+                          wd / "istiod.log", cwd=wd, env=env)
+        rec.update(deployment=key, hash=spec["hash"], index=index, ports=ports, dir=str(wd),
+                   cluster_id=env.get("CLUSTER_ID", "Kubernetes"), revision=spec["revision"])
+        (wd / "process.json").write_text(json.dumps(rec))
+        self.last_start[key] = time.monotonic()
+        log(f"{self.layout.context}: started istiod for {key} (cluster {rec['cluster_id']}, revision "
+            f"{spec['revision']}, cacerts={'yes' if spec['cacerts'] else 'no'}) pid {rec['pid']} ports {ports}")
+        return rec
+
+    @staticmethod
+    def _stop(rec):
+        procs.stop([rec])
+
+    # ---- port-forwards (kwok PortForward objects, one per istiod pod) -----------------------------------
+    def _port_forwards(self, dep, rec):
+        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+        pods = self.core.list_namespaced_pod(dep.metadata.namespace, label_selector=selector).items
+        p = rec["ports"]
+        forwards = [{"ports": [15014], "target": {"port": p["monitoring"], "address": "127.0.0.1"}},
+                    {"ports": [8080], "target": {"port": p["http"], "address": "127.0.0.1"}},
+                    {"ports": [15010], "target": {"port": p["grpc"], "address": "127.0.0.1"}},
+                    {"ports": [15012], "target": {"port": p["secure_grpc"], "address": "127.0.0.1"}}]
+        for pod in pods:
+            want = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "PortForward",
+                    "metadata": {"name": pod.metadata.name, "namespace": pod.metadata.namespace,
+                                 "labels": dict(MANAGED_BY, **{"meshlab/deployment": dep.metadata.name})},
+                    "spec": {"forwards": forwards}}
+            try:
+                cur = self.custom.get_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", pod.metadata.namespace,
+                                                               "portforwards", pod.metadata.name)
+                if cur.get("spec") == want["spec"]:
+                    continue
+                want["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+                self.custom.replace_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", pod.metadata.namespace,
+                                                             "portforwards", pod.metadata.name, want)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+                self.custom.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", pod.metadata.namespace,
+                                                            "portforwards", want)
+
+    def _prune_port_forwards(self, deployments):
+        pfs = self.custom.list_cluster_custom_object("kwok.x-k8s.io", "v1alpha1", "portforwards",
+                                                     label_selector="app.kubernetes.io/managed-by=meshlab")["items"]
+        if not pfs:
+            return
+        pods = {(p.metadata.namespace, p.metadata.name) for p in self.core.list_pod_for_all_namespaces().items}
+        for pf in pfs:
+            md = pf["metadata"]
+            if (md["namespace"], md["name"]) not in pods:
+                try:
+                    self.custom.delete_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", md["namespace"],
+                                                                "portforwards", md["name"])
+                except ApiException as e:
+                    if e.status != 404:
+                        raise
+
+
+def main():
+    home = Path(sys.argv[1])
+    state = json.loads((home / "state.json").read_text())
+    watches = [ClusterWatch(home, c) for c in lay.clusters(state["slot"], state["clusters"])]
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    (home / "supervisor.ready").write_text(str(os.getpid()))
+    log(f"supervising {len(watches)} cluster(s)")
+    errors = {}
+    while not stopping:
+        for w in watches:
+            for step in (w.load_balancers, w.istiods):
+                try:
+                    step()
+                    errors.pop((w.layout.context, step.__name__), None)
+                except Exception as e:  # keep supervising the other clusters; report each new error once
+                    msg = f"{type(e).__name__}: {e}"
+                    if errors.get((w.layout.context, step.__name__)) != msg:
+                        errors[(w.layout.context, step.__name__)] = msg
+                        log(f"{w.layout.context}: {step.__name__} failed: {msg}\n{traceback.format_exc()}")
+        time.sleep(TICK)
+    for w in watches:
+        for rec in w._running().values():
+            procs.stop([rec])
+    log("stopped")
+
+
+if __name__ == "__main__":
+    main()

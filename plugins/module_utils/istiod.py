@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read istiod's debug endpoints (/debug/clusterz, /debug/networkz) through the Kubernetes API, the way
+`istioctl remote-clusters` does: a port-forward to each Running istiod pod's monitoring port."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+try:
+    from kubernetes.stream import portforward
+except ImportError:
+    portforward = None  # reported by AnsibleK8SModule's requires("kubernetes")
+
+MONITORING_PORT = 15014
+
+
+def istiod_pods(core, namespace, revision=None):
+    """Running istiod pods (label app=istiod), optionally of one revision, sorted by name."""
+    selector = "app=istiod"
+    if revision:
+        selector += ",istio.io/rev=%s" % revision
+    pods = core.list_namespaced_pod(namespace, label_selector=selector).items
+    return sorted((p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp),
+                  key=lambda p: p.metadata.name)
+
+
+def monitoring_port(pod):
+    annotations = pod.metadata.annotations or {}
+    try:
+        return int(annotations.get("prometheus.io/port", MONITORING_PORT))
+    except ValueError:
+        return MONITORING_PORT
+
+
+def http_get(core, pod, path, timeout=10):
+    """GET path on the pod's monitoring port through a port-forward; returns the decoded JSON body."""
+    port = monitoring_port(pod)
+    pf = portforward(core.connect_get_namespaced_pod_portforward, pod.metadata.name, pod.metadata.namespace,
+                     ports=str(port))
+    try:
+        sock = pf.socket(port)
+        sock.settimeout(timeout)
+        sock.sendall(("GET %s HTTP/1.0\r\nHost: istiod\r\nAccept: application/json\r\n\r\n" % path).encode("ascii"))
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        sock.close()
+    finally:
+        pf.close()
+    head, _sep, body = data.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0]
+    if b" 200 " not in status + b" ":
+        raise IOError("istiod %s answered %r for %s" % (pod.metadata.name, status.decode("latin-1"), path))
+    return json.loads(body.decode("utf-8") or "null")
+
+
+def evaluate(clusterz, networkz, expect_synced, expect_gateways):
+    """Compare one istiod's view with the expectation; returns a list of problems (empty when all is well)."""
+    problems = []
+    status = dict((row.get("id"), row) for row in clusterz or [])
+    for cid in expect_synced:
+        row = status.get(cid)
+        if row is None:
+            problems.append("cluster %s is not known (no remote secret with key %s in the system namespace?)" % (cid, cid))
+        elif row.get("syncStatus") != "synced":
+            problems.append("cluster %s is %s (secret %s): istiod cannot reach or authenticate to its API server"
+                            % (cid, row.get("syncStatus"), row.get("secretName")))
+    seen = set((g.get("Network"), g.get("Addr")) for g in networkz or [])
+    for gw in expect_gateways:
+        if (gw["network"], gw["address"]) not in seen:
+            problems.append("no gateway %s for network %s in /debug/networkz" % (gw["address"], gw["network"]))
+    return problems

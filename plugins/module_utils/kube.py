@@ -1,0 +1,168 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kubernetes access for meshops.istio modules, on kubernetes.core's client.
+
+Writes happen only on a difference: an object that already holds the desired fields gets no request other
+than the read, so a converged mesh sees zero writes. In check mode nothing is written at all (not even a
+server-side dry-run), and the result says what would change. Secret values never appear in a diff.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import hashlib
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
+try:
+    from kubernetes import client as k8s_api
+    from kubernetes.dynamic.exceptions import NotFoundError
+except ImportError:
+    # Reported by AnsibleK8SModule's requires("kubernetes") before anything here runs.
+    k8s_api = None
+    NotFoundError = Exception
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "meshops.istio"}
+# Fields compared and written as a whole (keys missing from the desired object are removed).
+EXACT_FIELDS = ("data", "stringData")
+AUTH_KEYS = tuple(AUTH_ARG_SPEC)
+
+
+def auth_argument_spec():
+    """kubernetes.core's connection options (kubeconfig, context, host, ...), for a module's own cluster."""
+    return copy.deepcopy(AUTH_ARG_SPEC)
+
+
+def auth_from_params(params):
+    return dict((k, params.get(k)) for k in AUTH_KEYS if params.get(k) is not None)
+
+
+def redact(obj):
+    """A copy of obj safe to show: Secret payload values become a short fingerprint."""
+    if not isinstance(obj, dict) or obj.get("kind") != "Secret":
+        return obj
+    out = copy.deepcopy(obj)
+    for field in EXACT_FIELDS:
+        if isinstance(out.get(field), dict):
+            out[field] = dict((k, fingerprint(v)) for k, v in out[field].items())
+    return out
+
+
+def fingerprint(value):
+    if value is None:
+        return None
+    data = value.encode("utf-8") if not isinstance(value, bytes) else value
+    return "<redacted sha256:%s>" % hashlib.sha256(data).hexdigest()[:12]
+
+
+def contains(current, desired, path=()):
+    """True when every field of desired is in current with the same value (dicts compared as subsets, except
+    the exact fields, lists and scalars compared whole)."""
+    if isinstance(desired, dict) and isinstance(current, dict) and (not path or path[-1] not in EXACT_FIELDS):
+        return all(k in current and contains(current[k], v, path + (k,)) for k, v in desired.items())
+    return current == desired
+
+
+def managed_view(obj, desired):
+    """The part of obj that desired manages, for diffs: the same keys, nested."""
+    if obj is None:
+        return None
+    if not isinstance(desired, dict) or not isinstance(obj, dict):
+        return obj
+    view = {}
+    for k, v in desired.items():
+        if k in obj:
+            view[k] = obj[k] if k in EXACT_FIELDS else managed_view(obj[k], v)
+    return view
+
+
+class Kube(object):
+    """One cluster, addressed like kubernetes.core does (kubeconfig, context, ...)."""
+
+    def __init__(self, label=None, **auth):
+        self.label = label or auth.get("context") or "cluster"
+        self.k8s = get_api_client(**auth)
+        self.api_client = self.k8s.client.client
+
+    def core(self):
+        return k8s_api.CoreV1Api(self.api_client)
+
+    def resource(self, api_version, kind):
+        return self.k8s.resource(kind, api_version)
+
+    def get(self, api_version, kind, name, namespace=None):
+        try:
+            return self.resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
+        except NotFoundError:
+            return None
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        kw = {"namespace": namespace} if namespace else {}
+        if label_selector:
+            kw["label_selector"] = label_selector
+        return [i.to_dict() for i in self.resource(api_version, kind).get(**kw).items]
+
+    def ensure(self, desired, check_mode=False):
+        """Make the object hold the desired fields. Returns a dict: changed, action, before, after (managed
+        fields only, Secret values redacted), and the resulting object as `object` (projected in check mode)."""
+        md = desired["metadata"]
+        api_version, kind, name, ns = desired["apiVersion"], desired["kind"], md["name"], md.get("namespace")
+        current = self.get(api_version, kind, name, ns)
+        if current is not None and contains(current, desired):
+            view = managed_view(current, desired)
+            return dict(changed=False, action="none", before=redact(view), after=redact(view), object=current)
+        resource = self.resource(api_version, kind)
+        if current is None:
+            action, after = "create", desired
+            if not check_mode:
+                after = resource.create(body=desired, namespace=ns).to_dict()
+        else:
+            action = "patch"
+            patch = copy.deepcopy(desired)
+            for field in EXACT_FIELDS:
+                # A merge patch keeps keys it does not mention; remove the ones we no longer want.
+                if isinstance(patch.get(field), dict) and isinstance(current.get(field), dict):
+                    for k in current[field]:
+                        patch[field].setdefault(k, None)
+            after = _merged(current, desired)
+            if not check_mode:
+                after = resource.patch(body=patch, name=name, namespace=ns,
+                                       content_type="application/merge-patch+json").to_dict()
+        return dict(changed=True, action=action, before=redact(managed_view(current, desired)),
+                    after=redact(managed_view(after, desired)), object=after)
+
+    def delete(self, api_version, kind, name, namespace=None, check_mode=False):
+        """Delete if present; returns True when something was (or would be) deleted."""
+        if self.get(api_version, kind, name, namespace) is None:
+            return False
+        if not check_mode:
+            try:
+                self.resource(api_version, kind).delete(name=name, namespace=namespace)
+            except NotFoundError:
+                return False
+        return True
+
+
+def _merged(current, desired):
+    out = copy.deepcopy(current)
+    for k, v in desired.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in EXACT_FIELDS:
+            out[k] = _merged(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def diff_of(results):
+    """Ansible's diff (before/after) for a list of ensure() results, keyed by object."""
+    before, after = {}, {}
+    for r in results:
+        if r["changed"]:
+            key = r.get("key") or "object"
+            before[key] = r["before"]
+            after[key] = r["after"]
+    return {"before": before, "after": after}

@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Remote secrets, built exactly as `istioctl create-remote-secret` builds them, without istioctl.
+
+The Secret `istio-remote-secret-<id>` (label istio/multiCluster=true, annotation networking.istio.io/cluster)
+holds one key, the cluster ID, whose value is a kubeconfig with cluster, context and user all named after the
+cluster ID, the API server URL, the cluster's service-account CA and a bearer token of the reader account.
+Pure functions only: no cluster access here.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import json
+import time
+
+try:
+    import yaml
+except ImportError:
+    yaml = None  # AnsibleK8SModule reports a missing PyYAML before this is used
+
+MULTICLUSTER_LABEL = "istio/multiCluster"
+CLUSTER_ANNOTATION = "networking.istio.io/cluster"
+TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
+SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+
+
+def secret_name(cluster_id):
+    return "istio-remote-secret-%s" % cluster_id
+
+
+def token_secret_name(service_account):
+    return "%s-istio-remote-secret-token" % service_account
+
+
+def build_kubeconfig(cluster_id, server, ca_data, token, tls_server_name=None):
+    """The embedded kubeconfig (dict). ca_data is the base64 CA bundle as found in the token Secret."""
+    cluster = {"certificate-authority-data": ca_data, "server": server}
+    if tls_server_name:
+        cluster["tls-server-name"] = tls_server_name
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_id, "cluster": cluster}],
+        "contexts": [{"name": cluster_id, "context": {"cluster": cluster_id, "user": cluster_id}}],
+        "current-context": cluster_id,
+        "preferences": {},
+        "users": [{"name": cluster_id, "user": {"token": token}}],
+    }
+
+
+def dump_kubeconfig(kubeconfig):
+    # client-go writes keys sorted, block style; so does this, byte for byte.
+    return yaml.safe_dump(kubeconfig, default_flow_style=False, sort_keys=True)
+
+
+def build_secret(cluster_id, kubeconfig, namespace, labels=None):
+    """The remote Secret (dict) with base64 data, ready to apply to a consumer cluster."""
+    meta_labels = {MULTICLUSTER_LABEL: "true"}
+    meta_labels.update(labels or {})
+    payload = dump_kubeconfig(kubeconfig).encode("utf-8")
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": secret_name(cluster_id),
+            "namespace": namespace,
+            "labels": meta_labels,
+            "annotations": {CLUSTER_ANNOTATION: cluster_id},
+        },
+        "data": {cluster_id: base64.b64encode(payload).decode("ascii")},
+    }
+
+
+def parse_secret_kubeconfig(secret, cluster_id):
+    """The kubeconfig dict held by an existing remote Secret for cluster_id, or None if absent or unreadable."""
+    if not secret:
+        return None
+    raw = (secret.get("data") or {}).get(cluster_id)
+    if not raw:
+        return None
+    try:
+        return yaml.safe_load(base64.b64decode(raw))
+    except Exception:  # hand-edited garbage is simply "not the desired state"
+        return None
+
+
+def kubeconfig_token(kubeconfig):
+    try:
+        return kubeconfig["users"][0]["user"]["token"]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def jwt_claims(token):
+    """The claims of a JWT, unverified (we only read back tokens we wrote), or None."""
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        return json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except Exception:
+        return None
+
+
+def token_still_good(token, namespace, service_account, min_remaining, now=None):
+    """True when token is a bound token of namespace/service_account valid for at least min_remaining seconds.
+    Used to keep a TokenRequest token across runs instead of minting a new one every time."""
+    claims = jwt_claims(token) if token else None
+    if not claims:
+        return False
+    if claims.get("sub") != "system:serviceaccount:%s:%s" % (namespace, service_account):
+        return False
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)):
+        return False
+    return exp - (now if now is not None else time.time()) >= min_remaining
+
+
+def token_expiry(token):
+    claims = jwt_claims(token) if token else None
+    exp = (claims or {}).get("exp")
+    return int(exp) if isinstance(exp, (int, float)) else None
+
+
+def same_except_token(a, b):
+    """True when two kubeconfigs differ at most in the bearer token."""
+    if not a or not b:
+        return False
+    a2, b2 = json.loads(json.dumps(a)), json.loads(json.dumps(b))
+    for kc in (a2, b2):
+        try:
+            kc["users"][0]["user"].pop("token", None)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return False
+    return a2 == b2

@@ -1,0 +1,583 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure topology model of a multicluster Istio mesh: validate the inventory, then plan.
+
+Nothing here touches a cluster or imports Ansible: ``plan_mesh`` turns the inventory (hosts =
+clusters, groups ``istio_primary`` / ``istio_remote`` = roles) into a JSON-serialisable plan that
+roles and modules read; they never re-derive these rules.
+
+Every problem found is collected first and raised together as one ``MeshError``; each ``Problem``
+names the host (``None`` = the whole mesh), the variable and how to fix it.
+
+Plan shape (returned by ``plan_mesh``)::
+
+    {
+      'model': 'multi_primary' | 'primary_remote' | 'ambient',
+      'mesh_id': str, 'namespace': str, 'revision': str ('' when none), 'install_method': str,
+      'version': str | None, 'multi_network': bool, 'allow_loopback_api_server': bool,
+      'token': {'type': 'secret' | 'token_request', 'expiration': int (seconds)},
+      'networks': {network: [hostnames, sorted]},
+      'primaries': [hostnames, sorted], 'remotes': [hostnames, sorted],
+      'warnings': [str],
+      'clusters': {
+        hostname: {
+          'host': hostname, 'cluster_id': str, 'role': 'primary' | 'remote', 'network': str,
+          'context': str, 'kubeconfig': str | None, 'api_server': str | None,
+          'connection': {'name': hostname, 'context': str, 'kubeconfig': str | None, 'namespace': str},
+          'primary': hostname | None,      # remotes: hostname of the controlling primary
+          'remotes': [hostnames],          # primaries: the remotes they control (sorted)
+          'eastwest_gateway': bool,        # ambient: the Gateway API 'istio-east-west' gateway
+          'expose_services': bool, 'expose_istiod': bool,
+          'secret_consumers': [hostnames], # clusters that must hold THIS cluster's remote secret
+          'secrets_held': [cluster_ids],   # remote secrets this cluster holds (sorted)
+          'namespace_labels': {'topology.istio.io/network': network},
+          'namespace_annotations': {} | {'topology.istio.io/controlPlaneClusters': primary cluster id},
+          'install': {                     # Helm values per chart; also IstioOperator spec.values
+            'profile': 'default' | 'remote' | 'ambient',
+            'base': dict, 'istiod': dict, 'cni': dict | None, 'ztunnel': dict | None,
+          },
+        },
+      },
+    }
+
+Remote clusters get ``install.istiod.global.remotePilotAddress: None``: the address of the
+controlling primary's east-west gateway only exists once that gateway is up, so the control-plane
+role fills it in at runtime.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+import os.path
+import re
+from collections import namedtuple
+from urllib.parse import urlsplit
+
+MODELS = ('multi_primary', 'primary_remote', 'ambient')
+PRIMARY_GROUP = 'istio_primary'
+REMOTE_GROUP = 'istio_remote'
+
+NETWORK_LABEL = 'topology.istio.io/network'
+CONTROL_PLANE_CLUSTERS_ANNOTATION = 'topology.istio.io/controlPlaneClusters'
+MULTICLUSTER_LABEL = 'istio/multiCluster'
+CLUSTER_ANNOTATION = 'networking.istio.io/cluster'
+READER_SERVICE_ACCOUNT = 'istio-reader-service-account'
+AMBIENT_MULTI_NETWORK_ENV = 'AMBIENT_ENABLE_MULTI_NETWORK'
+
+DEFAULT_MESH_ID = 'mesh1'
+DEFAULT_NETWORK = 'network1'
+DEFAULT_NAMESPACE = 'istio-system'
+DEFAULT_INSTALL_METHOD = 'helm'
+INSTALL_METHODS = ('helm', 'istioctl')
+DEFAULT_TOKEN_TYPE = 'secret'
+TOKEN_TYPES = ('secret', 'token_request')
+DEFAULT_TOKEN_EXPIRATION = 86400 * 30
+MIN_TOKEN_EXPIRATION = 600
+AMBIENT_MIN_VERSION = (1, 27)
+
+_DNS1123_LABEL = re.compile(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?')
+_NETWORK_NAME = re.compile(r'[a-z0-9]([-a-z0-9_.]*[a-z0-9])?')
+_VERSION = re.compile(r'(\d+)\.(\d+)(?:\.(\d+))?(?:-[0-9A-Za-z][0-9A-Za-z.-]*)?')
+_DIGITS = re.compile(r'[0-9]+')
+_MAX_NAME = 63
+_BOOL_STRINGS = {'true': True, 'yes': True, 'false': False, 'no': False}
+
+_DNS_RULE = "a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
+_NETWORK_RULE = "lower-case letters, digits, '-', '_' and '.', at most 63 characters, starting and ending with a letter or digit"
+
+
+def remote_secret_name(cluster_id):
+    """Name of the Secret, in each consumer's system namespace, that holds cluster_id's kubeconfig."""
+    return 'istio-remote-secret-' + cluster_id
+
+
+class Problem(namedtuple('Problem', ['host', 'field', 'message'])):
+    """One validation failure; host is None for a mesh-wide problem."""
+
+    __slots__ = ()
+
+    def __str__(self):
+        where = 'mesh' if self.host is None else 'host %s' % self.host
+        return '%s: %s: %s' % (where, self.field, self.message)
+
+
+class MeshError(Exception):
+    """The inventory does not describe a valid mesh; .problems lists every reason."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__('\n'.join(str(problem) for problem in self.problems))
+
+
+def parse_version(text):
+    """(major, minor, patch) of an Istio version like 1.31.0 or 1.31.0-alpha.x, or None if unparsable."""
+    match = _VERSION.fullmatch(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def check_api_server(url, allow_loopback):
+    """Why url cannot be the API server other clusters' istiod dials, or None if it can."""
+    if not isinstance(url, str) or not url.strip():
+        return 'API server URL %r must be a non-empty https URL, e.g. https://203.0.113.10:6443' % (url,)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port  # raises ValueError when not a number in 0-65535
+    except ValueError as exc:
+        return 'API server URL %r is not a valid URL (%s); write it as https://<host>[:<port>]' % (url, exc)
+    if port == 0:
+        return 'API server URL %r has port 0, which nothing can connect to; write it as https://<host>[:<port>]' % (url,)
+    if parts.scheme.lower() != 'https':
+        return 'API server URL %r must use https (istiod in the other clusters connects to it over TLS); write it as https://<host>[:<port>]' % (url,)
+    if not host:
+        return 'API server URL %r has no host; write it as https://<host>[:<port>]' % (url,)
+    if not allow_loopback and _is_loopback(host):
+        return ('API server URL %r points at the loopback address %s, which istiod in the other clusters cannot reach; '
+                'set istio_api_server to an address reachable from the other clusters, or set istio_allow_loopback_api_server: true '
+                'for a lab that makes this address reachable' % (url, host))
+    return None
+
+
+def _is_loopback(host):
+    name = host.lower().rstrip('.')
+    if name == 'localhost' or name.endswith('.localhost'):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    # ::ffff:127.0.0.1 is 127.0.0.1 in disguise.
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
+
+
+def plan_mesh(hosts, groups, model):
+    """Validate the inventory and return the plan (see the module docstring) or raise MeshError.
+
+    hosts: inventory hostname -> that host's variables (group vars merged, as hostvars gives them).
+    groups: group name -> list of hostnames (Ansible's groups).
+    model: one of MODELS.
+    """
+    problems = []
+    warnings = []
+    if model not in MODELS:
+        problems.append(Problem(None, 'model', '%r is not a mesh model; use one of %s (each playbook sets its own)' % (model, ', '.join(MODELS))))
+    primaries, remotes = _split_roles(groups, problems)
+    names = sorted(primaries + remotes)
+    mesh_vars = [hosts.get(name) or {} for name in names]
+    settings = _mesh_settings(names, mesh_vars, problems, warnings)
+
+    remote_set = set(remotes)
+    clusters = {}
+    wanted_primary = {}
+    for name, hostvars in zip(names, mesh_vars):
+        role = 'remote' if name in remote_set else 'primary'
+        clusters[name] = _read_cluster(name, hostvars, role, settings, problems)
+        wanted_primary[name] = _optional_str(problems, name, 'istio_primary_cluster', hostvars.get('istio_primary_cluster'), 'cluster1')
+    _check_unique(names, clusters, problems)
+    _check_model(model, settings, clusters, remotes, problems, warnings)
+    # Remotes the model rejects outright need no controlling primary (that would be a second error).
+    accepted_remotes = [] if model in ('multi_primary', 'ambient') else remotes
+    controller = _assign_primaries(clusters, primaries, accepted_remotes, wanted_primary, problems)
+    if problems:
+        raise MeshError(problems)
+    return _build_plan(model, settings, clusters, primaries, remotes, controller, warnings)
+
+
+def _split_roles(groups, problems):
+    """Sorted (primaries, remotes); a host in both groups is an error and counted as a primary."""
+    primary_set = set(groups.get(PRIMARY_GROUP) or ())
+    remote_set = set(groups.get(REMOTE_GROUP) or ())
+    for name in sorted(primary_set & remote_set):
+        problems.append(Problem(name, 'group', 'is in both %s and %s; a cluster is either a primary or a remote: remove it from one of the groups'
+                                % (PRIMARY_GROUP, REMOTE_GROUP)))
+    if not primary_set:
+        problems.append(Problem(None, 'group', 'no host is in group %s; a mesh needs at least one primary cluster (one that runs istiod): '
+                                'add those clusters to group %s' % (PRIMARY_GROUP, PRIMARY_GROUP)))
+    return sorted(primary_set), sorted(remote_set - primary_set)
+
+
+# --- mesh-wide settings -------------------------------------------------------------------------
+
+def _mesh_settings(names, mesh_vars, problems, warnings):
+    """Read and validate the variables that must be identical on every mesh host."""
+    def value(field):
+        return _mesh_value(names, mesh_vars, field, problems)
+
+    settings = {
+        'mesh_id': _dns_label(problems, None, 'istio_mesh_id', value('istio_mesh_id'), DEFAULT_MESH_ID, 'mesh ID', DEFAULT_MESH_ID),
+        'namespace': _dns_label(problems, None, 'istio_system_namespace', value('istio_system_namespace'), DEFAULT_NAMESPACE, 'namespace',
+                                DEFAULT_NAMESPACE),
+        'revision': _revision(problems, value('istio_revision')),
+        'install_method': _choice(problems, 'istio_install_method', value('istio_install_method'), INSTALL_METHODS, DEFAULT_INSTALL_METHOD),
+        'version': _version(problems, value('istio_version')),
+        'allow_loopback_api_server': _boolish(problems, 'istio_allow_loopback_api_server', value('istio_allow_loopback_api_server'), False),
+    }
+    token_type = _choice(problems, 'istio_token_type', value('istio_token_type'), TOKEN_TYPES, DEFAULT_TOKEN_TYPE)
+    raw_expiration = value('istio_token_expiration')
+    settings['token'] = {'type': token_type, 'expiration': _expiration(problems, raw_expiration)}
+    if raw_expiration is not None and token_type == 'secret':
+        warnings.append("istio_token_expiration is set but istio_token_type is 'secret' (long-lived token Secret); "
+                        "it only applies with istio_token_type: token_request")
+    return settings
+
+
+def _mesh_value(names, mesh_vars, field, problems):
+    """The value on the first mesh host; the first host that differs from it is a problem."""
+    if not names:
+        return None
+    reference = mesh_vars[0].get(field)
+    for name, hostvars in zip(names[1:], mesh_vars[1:]):
+        other = hostvars.get(field)
+        if other != reference:
+            problems.append(Problem(name, field, '%s differs from %s on host %s; mesh-wide variables must be equal on every mesh host: '
+                                    'set it once for all of them (e.g. in group_vars/all)' % (_show(other), _show(reference), names[0])))
+            break
+    return reference
+
+
+def _show(value):
+    return '(unset)' if value is None else repr(value)
+
+
+def _revision(problems, raw):
+    revision = _optional_str(problems, None, 'istio_revision', raw, '1-31-0')
+    if revision is None:
+        return ''
+    if revision == 'default':
+        problems.append(Problem(None, 'istio_revision', "'default' is reserved for the default revision tag, not a revision name; "
+                                "leave istio_revision unset for an unrevisioned install, or use e.g. 1-31-0"))
+        return ''
+    return _dns_label(problems, None, 'istio_revision', revision, '', 'revision', '1-31-0')
+
+
+def _choice(problems, field, raw, choices, default):
+    if raw is None or raw == '':
+        return default
+    if raw not in choices:
+        problems.append(Problem(None, field, '%r is not one of %s; set %s to one of them (default %s)' % (raw, ', '.join(choices), field, default)))
+        return default
+    return raw
+
+
+def _version(problems, raw):
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        # YAML reads 1.30 as the float 1.3: only a quoted string keeps the version intact.
+        problems.append(Problem(None, 'istio_version', "must be a string, got the number %r; quote it, e.g. istio_version: '1.31.0'" % (raw,)))
+        return None
+    version = _optional_str(problems, None, 'istio_version', raw, '1.31.0')
+    if version is not None and parse_version(version) is None:
+        problems.append(Problem(None, 'istio_version', '%r is not an Istio version (X.Y[.Z][-suffix]); set istio_version to e.g. 1.31.0' % (version,)))
+        return None
+    return version
+
+
+def _boolish(problems, field, raw, default):
+    """A boolean as Ansible users write it: true/false or the strings true/false/yes/no."""
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _BOOL_STRINGS:
+        return _BOOL_STRINGS[raw.strip().lower()]
+    problems.append(Problem(None, field, '%r is not a boolean; set %s to true or false' % (raw, field)))
+    return default
+
+
+def _expiration(problems, raw):
+    """Token lifetime in seconds; digit strings are accepted because -e key=value gives strings."""
+    if raw is None:
+        return DEFAULT_TOKEN_EXPIRATION
+    if isinstance(raw, str) and _DIGITS.fullmatch(raw.strip()):
+        raw = int(raw.strip())
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        problems.append(Problem(None, 'istio_token_expiration', '%r is not a whole number of seconds; set istio_token_expiration to e.g. %d (30 days)'
+                                % (raw, DEFAULT_TOKEN_EXPIRATION)))
+        return DEFAULT_TOKEN_EXPIRATION
+    if raw < MIN_TOKEN_EXPIRATION:
+        problems.append(Problem(None, 'istio_token_expiration', '%d seconds is too short; istiod must be able to refresh the token in time: '
+                                'set istio_token_expiration to at least %d (default %d)' % (raw, MIN_TOKEN_EXPIRATION, DEFAULT_TOKEN_EXPIRATION)))
+        return DEFAULT_TOKEN_EXPIRATION
+    return raw
+
+
+# --- per-cluster settings -----------------------------------------------------------------------
+
+def _read_cluster(name, hostvars, role, settings, problems):
+    """The host-level part of a plan cluster entry; topology fields are added by _build_plan."""
+    context = hostvars.get('kube_context')
+    if not isinstance(context, str) or not context.strip():
+        got = 'it is not set' if context is None else 'got %s %r' % (type(context).__name__, context)
+        problems.append(Problem(name, 'kube_context', 'must be the non-empty name of this cluster\'s kubeconfig context (%s); '
+                                'set kube_context, e.g. kube_context: kind-%s' % (got, name)))
+        context = None
+    kubeconfig = _optional_str(problems, name, 'kubeconfig', hostvars.get('kubeconfig'), '~/.kube/config')
+    api_server = _optional_str(problems, name, 'istio_api_server', hostvars.get('istio_api_server'), 'https://203.0.113.10:6443')
+    if api_server is not None:
+        reason = check_api_server(api_server, settings['allow_loopback_api_server'])
+        if reason:
+            problems.append(Problem(name, 'istio_api_server', reason))
+    cluster_id = _cluster_id(name, hostvars.get('istio_cluster_id'), problems)
+    network = _network(name, hostvars.get('istio_network'), problems)
+    return {
+        'host': name,
+        'cluster_id': cluster_id,
+        'role': role,
+        'network': network,
+        'context': context,
+        'kubeconfig': kubeconfig,
+        'api_server': api_server,
+        # How other clusters' tasks address this one (e.g. the consumers of a remote secret).
+        'connection': {'name': name, 'context': context, 'kubeconfig': kubeconfig, 'namespace': settings['namespace']},
+    }
+
+
+def _cluster_id(name, raw, problems):
+    example = _suggest_label(name, 'cluster1')
+    if raw is not None and raw != '':
+        return _dns_label(problems, name, 'istio_cluster_id', raw, None, 'cluster ID', example)
+    # The inventory hostname is the default, but hostnames allow what cluster IDs do not.
+    if _is_dns_label(name):
+        return name
+    problems.append(Problem(name, 'istio_cluster_id', 'the inventory hostname %r, used as the default cluster ID, is not %s; '
+                            'set istio_cluster_id to e.g. %s' % (name, _DNS_RULE, example)))
+    return None
+
+
+def _network(name, raw, problems):
+    network = _optional_str(problems, name, 'istio_network', raw, DEFAULT_NETWORK)
+    if network is None:
+        # Unset means the default; a wrong type was reported and must not count as a network.
+        return DEFAULT_NETWORK if raw is None or raw == '' else None
+    if len(network) > _MAX_NAME or not _NETWORK_NAME.fullmatch(network):
+        problems.append(Problem(name, 'istio_network', '%r is not a valid network name (%s); set istio_network to e.g. %s'
+                                % (network, _NETWORK_RULE, DEFAULT_NETWORK)))
+        return None
+    return network
+
+
+def _check_unique(names, clusters, problems):
+    """Two hosts must not be the same cluster (context) nor share a cluster ID (remote secret key)."""
+    context_owner = {}
+    id_owner = {}
+    for name in names:
+        cluster = clusters[name]
+        if cluster['context'] is not None:
+            kubeconfig = os.path.normpath(cluster['kubeconfig']) if cluster['kubeconfig'] else None
+            owner = context_owner.setdefault((cluster['context'], kubeconfig), name)
+            if owner != name:
+                where = 'the default kubeconfig' if kubeconfig is None else 'kubeconfig %r' % kubeconfig
+                problems.append(Problem(name, 'kube_context', 'context %r in %s is already used by host %s, so both hosts would be the same cluster; '
+                                        'point kube_context (or kubeconfig) at this cluster\'s own context' % (cluster['context'], where, owner)))
+        if cluster['cluster_id'] is not None:
+            owner = id_owner.setdefault(cluster['cluster_id'], name)
+            if owner != name:
+                problems.append(Problem(name, 'istio_cluster_id', 'cluster ID %r is already used by host %s; cluster IDs key the remote secrets and must be '
+                                        'unique in the mesh: set a distinct istio_cluster_id' % (cluster['cluster_id'], owner)))
+
+
+def _assign_primaries(clusters, primaries, remotes, wanted_primary, problems):
+    """Map each remote to the hostname of the primary that controls it."""
+    for name in primaries:
+        if wanted_primary[name] is not None:
+            problems.append(Problem(name, 'istio_primary_cluster', 'only remotes have a controlling primary, and this host is in %s; '
+                                    'remove istio_primary_cluster from it (or move it to %s)' % (PRIMARY_GROUP, REMOTE_GROUP)))
+    by_id = {}
+    for name in sorted(clusters):
+        by_id.setdefault(clusters[name]['cluster_id'], name)
+    choices = ', '.join(primaries)
+    controller = {}
+    for name in remotes:
+        wanted = wanted_primary[name]
+        if wanted is None:
+            if len(primaries) == 1:
+                controller[name] = primaries[0]
+            elif primaries:
+                problems.append(Problem(name, 'istio_primary_cluster', 'the mesh has several primaries (%s), so a remote must name the one that '
+                                        'controls it: set istio_primary_cluster to one of them' % choices))
+            continue
+        target = wanted if wanted in clusters else by_id.get(wanted)
+        if target is None:
+            problems.append(Problem(name, 'istio_primary_cluster', '%r is neither the inventory hostname nor the cluster ID of a mesh host; '
+                                    'set istio_primary_cluster to one of the primaries: %s' % (wanted, choices or '(none)')))
+        elif clusters[target]['role'] != 'primary':
+            problems.append(Problem(name, 'istio_primary_cluster', '%r is host %s, a remote; a remote must be controlled by a primary: '
+                                    'set istio_primary_cluster to one of the primaries: %s' % (wanted, target, choices or '(none)')))
+        else:
+            controller[name] = target
+    return controller
+
+
+def _check_model(model, settings, clusters, remotes, problems, warnings):
+    """Rules that depend on the deployment model."""
+    if model == 'multi_primary':
+        for name in remotes:
+            problems.append(Problem(name, 'group', 'is in %s, but a multi-primary mesh has no remotes; use playbooks/primary-remote.yml for a '
+                                    'primary-remote mesh, or move the host to %s' % (REMOTE_GROUP, PRIMARY_GROUP)))
+    if model != 'ambient':
+        return
+    for name in remotes:
+        problems.append(Problem(name, 'group', 'is in %s, but Istio ambient multicluster supports multi-primary only; move the host to %s, '
+                                'or use playbooks/primary-remote.yml for a sidecar-mode primary-remote mesh' % (REMOTE_GROUP, PRIMARY_GROUP)))
+    version = parse_version(settings['version'])
+    if version is not None and version[:2] < AMBIENT_MIN_VERSION:
+        problems.append(Problem(None, 'istio_version', '%s is too old: Istio ambient multicluster exists from %d.%d on; set istio_version to %d.%d.0 or later'
+                                % (settings['version'], AMBIENT_MIN_VERSION[0], AMBIENT_MIN_VERSION[1], AMBIENT_MIN_VERSION[0], AMBIENT_MIN_VERSION[1])))
+    networks = set(cluster['network'] for cluster in clusters.values())
+    if len(networks) == 1:
+        warnings.append('ambient multicluster on a single network (%s) is untested upstream and may be broken; Istio supports ambient multicluster '
+                        'on multiple networks: give the clusters distinct istio_network values' % networks.pop())
+
+
+# --- value helpers ------------------------------------------------------------------------------
+
+def _optional_str(problems, host, field, raw, example):
+    """None and '' (a templated-out value) mean unset; anything else must be a string."""
+    if raw is None or raw == '':
+        return None
+    if isinstance(raw, str):
+        return raw
+    problems.append(Problem(host, field, 'must be a string, got %s %r; set %s to e.g. %s' % (type(raw).__name__, raw, field, example)))
+    return None
+
+
+def _dns_label(problems, host, field, raw, default, what, example):
+    """A DNS-1123 label, or default when unset or invalid (the problem is recorded)."""
+    value = _optional_str(problems, host, field, raw, example)
+    if value is None:
+        return default
+    if not _is_dns_label(value):
+        problems.append(Problem(host, field, '%r is not a valid %s (%s); set %s to e.g. %s' % (value, what, _DNS_RULE, field, _suggest_label(value, example))))
+        return default
+    return value
+
+
+def _is_dns_label(value):
+    return len(value) <= _MAX_NAME and _DNS1123_LABEL.fullmatch(value) is not None
+
+
+def _suggest_label(value, fallback):
+    """A DNS-1123 label close to value (Cluster_1 -> cluster-1, 1.31.0 -> 1-31-0), for fix hints."""
+    candidate = re.sub(r'[^a-z0-9]+', '-', value.lower())[:_MAX_NAME].strip('-')
+    return candidate or fallback
+
+
+# --- plan ---------------------------------------------------------------------------------------
+
+def _build_plan(model, settings, clusters, primaries, remotes, controller, warnings):
+    names = sorted(clusters)
+    networks = {}
+    for name in names:
+        networks.setdefault(clusters[name]['network'], []).append(name)
+    multi_network = len(networks) > 1
+    controlled = dict((name, []) for name in primaries)
+    for name in remotes:
+        controlled[controller[name]].append(name)
+    all_ids = sorted(cluster['cluster_id'] for cluster in clusters.values())
+
+    for name in names:
+        cluster = clusters[name]
+        is_primary = cluster['role'] == 'primary'
+        my_remotes = controlled.get(name, [])
+        primary = controller.get(name)
+        cluster.update({
+            'primary': primary,
+            'remotes': my_remotes,
+            # Across networks every cluster needs one; on one network only to let remotes reach istiod
+            # (ambient has no remotes, so there it is only the multi-network Gateway API gateway).
+            'eastwest_gateway': multi_network or bool(my_remotes),
+            'expose_services': multi_network and is_primary and model != 'ambient',
+            'expose_istiod': bool(my_remotes),
+            # Full fan-out: every primary reads every other cluster's API server.
+            'secret_consumers': [other for other in primaries if other != name],
+            'secrets_held': [cid for cid in all_ids if cid != cluster['cluster_id']] if is_primary else [],
+            'namespace_labels': {NETWORK_LABEL: cluster['network']},
+            'namespace_annotations': {CONTROL_PLANE_CLUSTERS_ANNOTATION: clusters[primary]['cluster_id']} if primary else {},
+            'install': _install_values(model, settings, cluster, bool(my_remotes)),
+        })
+    return {
+        'model': model,
+        'mesh_id': settings['mesh_id'],
+        'namespace': settings['namespace'],
+        'revision': settings['revision'],
+        'install_method': settings['install_method'],
+        'version': settings['version'],
+        'multi_network': multi_network,
+        'allow_loopback_api_server': settings['allow_loopback_api_server'],
+        'token': settings['token'],
+        'networks': dict((network, networks[network]) for network in sorted(networks)),
+        'primaries': primaries,
+        'remotes': remotes,
+        'warnings': warnings,
+        'clusters': dict((name, clusters[name]) for name in names),
+    }
+
+
+def _install_values(model, settings, cluster, controls_remotes):
+    """Helm values per chart for this cluster (fresh dicts: nothing is shared between clusters)."""
+    cluster_id = cluster['cluster_id']
+    network = cluster['network']
+    global_values = {'meshID': settings['mesh_id'], 'multiCluster': {'clusterName': cluster_id}, 'network': network}
+    cni = ztunnel = None
+    if cluster['role'] == 'remote':
+        profile = 'remote'
+        base = {'profile': 'remote'}
+        global_values.update({'configCluster': True, 'remotePilotAddress': None})
+        istiod = {'profile': 'remote', 'global': global_values,
+                  'istiodRemote': {'injectionPath': '/inject/cluster/%s/net/%s' % (cluster_id, network)}}
+    else:
+        profile = 'ambient' if model == 'ambient' else 'default'
+        base = {}
+        istiod = {'global': global_values}
+        if controls_remotes:
+            base['global'] = {'externalIstiod': True}
+            global_values['externalIstiod'] = True
+        if model == 'ambient':
+            istiod.update({'profile': 'ambient', 'env': {AMBIENT_MULTI_NETWORK_ENV: 'true'}})
+            cni = {'profile': 'ambient'}
+            ztunnel = {'multiCluster': {'clusterName': cluster_id}, 'global': {'network': network}}
+    # base is left alone: installing a revision must not move defaultRevision.
+    if settings['revision']:
+        for values in (istiod, cni, ztunnel):
+            if values is not None:
+                values['revision'] = settings['revision']
+    return {'profile': profile, 'base': base, 'istiod': istiod, 'cni': cni, 'ztunnel': ztunnel}
+
+
+MIN_KUBERNETES = (1, 29)
+
+
+def check_live(plan, facts, min_kubernetes=MIN_KUBERNETES):
+    """Preflight on what the clusters said (cluster_info results): every unreachable, too old or badly
+    addressed cluster at once. Fills each cluster's api_server from its context when the inventory has none.
+
+    facts: hostname -> {'reachable', 'error', 'server', 'minor': [major, minor], ...}.
+    Returns the plan (updated in place); raises MeshError with every problem.
+    """
+    problems = []
+    for name in sorted(plan['clusters']):
+        cluster = plan['clusters'][name]
+        fact = facts.get(name) or {}
+        if not fact.get('reachable'):
+            problems.append(Problem(name, 'kube_context', 'cluster unreachable through context %r: %s; check the context, kubeconfig and '
+                                    'credentials' % (cluster['context'], fact.get('error') or 'no answer')))
+            continue
+        minor = tuple(fact.get('minor') or (0, 0))
+        if minor < min_kubernetes:
+            problems.append(Problem(name, 'kube_context', 'Kubernetes %s is too old; this collection needs %d.%d or later'
+                                    % (fact.get('version'), min_kubernetes[0], min_kubernetes[1])))
+        if not cluster['api_server']:
+            reason = check_api_server(fact.get('server') or '', plan['allow_loopback_api_server'])
+            if reason:
+                problems.append(Problem(name, 'istio_api_server', 'the API server of context %r (%s) cannot go into remote secrets: %s; set '
+                                        'istio_api_server to the URL other clusters reach it by' % (cluster['context'], fact.get('server'), reason)))
+            else:
+                cluster['api_server'] = fact['server']
+    if problems:
+        raise MeshError(problems)
+    return plan

@@ -1,0 +1,99 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: cluster_info
+short_description: Read-only preflight facts about one cluster
+version_added: 0.1.0
+description:
+  - Connects to the cluster and returns its API server URL (as the connection options resolve it), its Kubernetes
+    version and whether it serves OpenShift's API groups.
+  - Never fails on an unreachable cluster; it returns O(ignore:reachable=false) with the error, so that a
+    preflight can report every unreachable cluster at once instead of stopping at the first.
+author:
+  - meshops.istio maintainers (@meshops)
+extends_documentation_fragment:
+  - meshops.istio.k8s_auth_options
+  - meshops.istio.attributes.READ_ONLY
+options:
+  request_timeout:
+    description: Seconds to wait for the API server.
+    type: int
+    default: 10
+"""
+
+EXAMPLES = r"""
+- name: Preflight facts
+  meshops.istio.cluster_info:
+    context: cluster1
+  register: info
+"""
+
+RETURN = r"""
+reachable:
+  description: Whether the API server answered.
+  returned: always
+  type: bool
+error:
+  description: Why the cluster could not be reached.
+  returned: when not reachable
+  type: str
+server:
+  description: The API server URL from the connection options.
+  returned: always
+  type: str
+version:
+  description: The server's Kubernetes version (C(gitVersion)).
+  returned: when reachable
+  type: str
+  sample: v1.34.2
+minor:
+  description: Major and minor version as two integers.
+  returned: when reachable
+  type: list
+  elements: int
+openshift:
+  description: Whether the cluster serves C(config.openshift.io).
+  returned: when reachable
+  type: bool
+"""
+
+import re
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.meshops.istio.plugins.module_utils import kube
+
+try:
+    from kubernetes import client as k8s_api
+except ImportError:
+    k8s_api = None
+
+
+def main():
+    spec = kube.auth_argument_spec()
+    spec.update(request_timeout=dict(type="int", default=10))
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    out = dict(changed=False, reachable=False, server="")
+    try:
+        k = kube.Kube(**kube.auth_from_params(p))
+        out["server"] = k.k8s.configuration.host
+        info = k8s_api.VersionApi(k.api_client).get_code(_request_timeout=p["request_timeout"])
+        groups = k8s_api.ApisApi(k.api_client).get_api_versions(_request_timeout=p["request_timeout"]).groups
+    except Exception as e:  # any failure to connect is a preflight finding, not a crash
+        out["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        module.exit_json(**out)
+    m = re.match(r"v?(\d+)\.(\d+)", info.git_version or "")
+    out.update(reachable=True, version=info.git_version, minor=[int(m.group(1)), int(m.group(2))] if m else [0, 0],
+               openshift=any(g.name == "config.openshift.io" for g in groups or []))
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: eastwest_gateway
+short_description: Make a cluster's east-west gateway usable by the mesh and return its address
+version_added: 0.1.0
+description:
+  - Checks that the east-west gateway Service (installed by the C(istio/gateway) chart with C(networkGateway), or by
+    an IstioOperator) carries the network label istiod looks for, and waits, up to O(wait_timeout) seconds, for
+    its external address. A LoadBalancer address (IP or hostname), C(spec.externalIPs), or for a NodePort Service
+    annotated C(traffic.istio.io/nodeSelector) the ExternalIP of a matching node, in that order; or the O(address)
+    given.
+  - Applies what exposes services and istiod through it, as Istio's samples do. C(cross-network-gateway)
+    (AUTO_PASSTHROUGH on 15443 for C(*.local)) with O(expose_services), and C(istiod-gateway) plus the
+    VirtualService C(istiod-vs) (or C(istiod-vs-<revision>)) with O(expose_istiod).
+  - Objects that already match are not written. In check mode nothing is written, and a Service that does not exist
+    yet gives an empty address instead of a wait.
+author:
+  - meshops.istio maintainers (@meshops)
+extends_documentation_fragment:
+  - meshops.istio.k8s_auth_options
+  - meshops.istio.attributes
+options:
+  network:
+    description: The network this gateway serves (C(topology.istio.io/network)).
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the gateway (the Istio system namespace).
+    type: str
+    default: istio-system
+  service:
+    description: Name of the gateway Service.
+    type: str
+    default: istio-eastwestgateway
+  revision:
+    description: The control plane revision whose istiod is exposed with O(expose_istiod).
+    type: str
+  expose_services:
+    description: Apply the C(cross-network-gateway) Gateway (multi-network meshes).
+    type: bool
+    default: false
+  expose_istiod:
+    description: Apply C(istiod-gateway) and the istiod VirtualService (primary-remote meshes).
+    type: bool
+    default: false
+  address:
+    description: Use this address instead of discovering one (for gateways behind an address Kubernetes does not know).
+    type: str
+  wait_timeout:
+    description: Seconds to wait for the gateway's address.
+    type: int
+    default: 120
+  state:
+    description: V(absent) removes the exposure objects this module applies; the gateway itself belongs to its chart.
+    type: str
+    choices: [present, absent]
+    default: present
+"""
+
+EXAMPLES = r"""
+- name: Expose services through cluster1's east-west gateway and learn its address
+  meshops.istio.eastwest_gateway:
+    context: cluster1
+    network: network1
+    expose_services: true
+  register: ew
+
+- name: The address other networks reach cluster1 by
+  ansible.builtin.debug:
+    msg: "{{ ew.address }}"
+"""
+
+RETURN = r"""
+address:
+  description: The gateway's external address (empty in check mode when the gateway does not exist yet).
+  returned: always
+  type: str
+  sample: 203.0.113.10
+address_source:
+  description: Where the address came from.
+  returned: always
+  type: str
+  sample: loadBalancer
+objects:
+  description: The exposure objects and what was done to each.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: Object kind.
+      type: str
+    name:
+      description: Object name.
+      type: str
+    action:
+      description: V(create), V(patch), V(delete) or V(none).
+      type: str
+"""
+
+import json
+import time
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.meshops.istio.plugins.module_utils import kube
+
+NETWORK_LABEL = "topology.istio.io/network"
+NODE_SELECTOR_ANNOTATION = "traffic.istio.io/nodeSelector"
+NETWORKING = "networking.istio.io/v1"
+SELECTOR = {"istio": "eastwestgateway"}
+
+
+def expose_services(namespace):
+    return {"apiVersion": NETWORKING, "kind": "Gateway",
+            "metadata": {"name": "cross-network-gateway", "namespace": namespace, "labels": dict(kube.MANAGED_BY)},
+            "spec": {"selector": dict(SELECTOR), "servers": [
+                {"port": {"number": 15443, "name": "tls", "protocol": "TLS"}, "tls": {"mode": "AUTO_PASSTHROUGH"},
+                 "hosts": ["*.local"]}]}}
+
+
+def expose_istiod(namespace, revision=None):
+    """expose-istiod.yaml, or expose-istiod-rev.yaml.tmpl for a revision (shared Gateway, one VirtualService each)."""
+    gateway = {"apiVersion": NETWORKING, "kind": "Gateway",
+               "metadata": {"name": "istiod-gateway", "namespace": namespace, "labels": dict(kube.MANAGED_BY)},
+               "spec": {"selector": dict(SELECTOR), "servers": [
+                   {"port": {"name": "tls-istiod", "number": 15012, "protocol": "tls"}, "tls": {"mode": "PASSTHROUGH"},
+                    "hosts": ["*"]},
+                   {"port": {"name": "tls-istiodwebhook", "number": 15017, "protocol": "tls"},
+                    "tls": {"mode": "PASSTHROUGH"}, "hosts": ["*"]}]}}
+    svc = "istiod-%s" % revision if revision else "istiod"
+    host = "%s.%s.svc.cluster.local" % (svc, namespace)
+    sni = ["%s.%s.svc" % (svc, namespace), host] if revision else ["*"]
+    vs = {"apiVersion": NETWORKING, "kind": "VirtualService",
+          "metadata": {"name": "istiod-vs-%s" % revision if revision else "istiod-vs", "namespace": namespace,
+                       "labels": dict(kube.MANAGED_BY)},
+          "spec": {"hosts": ["*"], "gateways": ["istiod-gateway"], "tls": [
+              {"match": [{"port": 15012, "sniHosts": sni}], "route": [{"destination": {"host": host, "port": {"number": 15012}}}]},
+              {"match": [{"port": 15017, "sniHosts": sni}], "route": [{"destination": {"host": host, "port": {"number": 443}}}]}]}}
+    return [gateway, vs]
+
+
+def discover_address(k, svc):
+    """(address, source) from a gateway Service, or (None, reason)."""
+    status = (svc.get("status") or {}).get("loadBalancer") or {}
+    for ingress in status.get("ingress") or []:
+        if ingress.get("ip") or ingress.get("hostname"):
+            return ingress.get("ip") or ingress.get("hostname"), "loadBalancer"
+    spec = svc.get("spec") or {}
+    if spec.get("externalIPs"):
+        return spec["externalIPs"][0], "externalIPs"
+    if spec.get("type") == "NodePort":
+        raw = (svc["metadata"].get("annotations") or {}).get(NODE_SELECTOR_ANNOTATION)
+        if not raw:
+            return None, ("NodePort gateway without the %s annotation: istiod ignores it; annotate it with a node "
+                          "selector such as '{\"kubernetes.io/os\": \"linux\"}'" % NODE_SELECTOR_ANNOTATION)
+        selector = ",".join("%s=%s" % kv for kv in sorted(json.loads(raw).items()))
+        for node in k.list("v1", "Node", label_selector=selector or None):
+            for addr in (node.get("status") or {}).get("addresses") or []:
+                if addr.get("type") == "ExternalIP":
+                    return addr["address"], "nodePort"
+        return None, "no node matching %s has an ExternalIP" % raw
+    return None, "the LoadBalancer has no ingress address yet"
+
+
+def main():
+    spec = kube.auth_argument_spec()
+    spec.update(
+        network=dict(type="str", required=True),
+        namespace=dict(type="str", default="istio-system"),
+        service=dict(type="str", default="istio-eastwestgateway"),
+        revision=dict(type="str"),
+        expose_services=dict(type="bool", default=False),
+        expose_istiod=dict(type="bool", default=False),
+        address=dict(type="str"),
+        wait_timeout=dict(type="int", default=120),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    k = kube.Kube(**kube.auth_from_params(p))
+    ns = p["namespace"]
+    wanted = ([expose_services(ns)] if p["expose_services"] else []) + (expose_istiod(ns, p["revision"]) if p["expose_istiod"] else [])
+    results = []
+    if p["state"] == "absent":
+        for obj in expose_services(ns), expose_istiod(ns, p["revision"])[1]:
+            gone = k.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], ns, check_mode=module.check_mode)
+            results.append(dict(kind=obj["kind"], name=obj["metadata"]["name"], changed=gone, action="delete" if gone else "none",
+                                key=obj["metadata"]["name"], before={"present": gone}, after={"present": False}))
+        module.exit_json(changed=any(r["changed"] for r in results), address="", address_source="",
+                         objects=[dict(kind=r["kind"], name=r["name"], action=r["action"]) for r in results])
+
+    address, source = p["address"], "given"
+    svc = k.get("v1", "Service", p["service"], ns)
+    if svc is None and not module.check_mode:
+        module.fail_json(msg="Service %s/%s does not exist: install the east-west gateway first" % (ns, p["service"]))
+    if svc is not None:
+        label = (svc["metadata"].get("labels") or {}).get(NETWORK_LABEL)
+        if label != p["network"]:
+            module.fail_json(msg="Service %s/%s has %s=%r but this cluster's network is %r: istiod would not use it as "
+                                 "the gateway of %s" % (ns, p["service"], NETWORK_LABEL, label, p["network"], p["network"]))
+        deadline = time.time() + p["wait_timeout"]
+        while not address:
+            found, why = discover_address(k, svc)
+            if found:
+                address, source = found, why
+                break
+            if time.time() >= deadline or module.check_mode:
+                if module.check_mode:
+                    address, source = "", why
+                    break
+                module.fail_json(msg="east-west gateway %s/%s has no external address after %ss: %s"
+                                     % (ns, p["service"], p["wait_timeout"], why))
+            time.sleep(1)
+            svc = k.get("v1", "Service", p["service"], ns) or svc
+    else:
+        address, source = address or "", source if address else "not installed yet (check mode)"
+
+    for obj in wanted:
+        r = k.ensure(obj, check_mode=module.check_mode)
+        r.update(kind=obj["kind"], name=obj["metadata"]["name"], key="%s/%s" % (obj["kind"], obj["metadata"]["name"]))
+        results.append(r)
+    out = dict(changed=any(r["changed"] for r in results), address=address, address_source=source,
+               objects=[dict(kind=r["kind"], name=r["name"], action=r["action"]) for r in results])
+    if module._diff:
+        out["diff"] = kube.diff_of(results)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()

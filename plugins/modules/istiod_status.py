@@ -1,0 +1,147 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: istiod_status
+short_description: What each istiod of a cluster sees of the mesh (remote clusters, network gateways)
+version_added: 0.1.0
+description:
+  - Reads C(/debug/clusterz) and C(/debug/networkz) from every Running istiod pod of the cluster through a
+    Kubernetes API port-forward to its monitoring port, as C(istioctl remote-clusters) does.
+  - With O(expect_synced) and O(expect_gateways), waits up to O(timeout) seconds until every istiod reports
+    those clusters C(synced) and those east-west gateways, and fails naming what is missing otherwise.
+author:
+  - meshops.istio maintainers (@meshops)
+extends_documentation_fragment:
+  - meshops.istio.k8s_auth_options
+  - meshops.istio.attributes.READ_ONLY
+options:
+  namespace:
+    description: The Istio system namespace.
+    type: str
+    default: istio-system
+  revision:
+    description: Only istiod pods of this revision (label C(istio.io/rev)).
+    type: str
+  expect_synced:
+    description: Cluster IDs every istiod must report as C(synced).
+    type: list
+    elements: str
+    default: []
+  expect_gateways:
+    description: East-west gateways every istiod must list in C(/debug/networkz).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      network:
+        description: The gateway's network.
+        type: str
+        required: true
+      address:
+        description: The gateway's address.
+        type: str
+        required: true
+  timeout:
+    description: Seconds to wait for the expectations. V(0) checks once.
+    type: int
+    default: 90
+"""
+
+EXAMPLES = r"""
+- name: Every istiod of cluster1 sees cluster2 synced and network2's gateway
+  meshops.istio.istiod_status:
+    context: cluster1
+    expect_synced: [cluster2]
+    expect_gateways:
+      - {network: network2, address: 203.0.113.20}
+  register: view
+
+- name: Show it
+  ansible.builtin.debug:
+    var: view.istiods
+"""
+
+RETURN = r"""
+istiods:
+  description: One entry per Running istiod pod.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    pod:
+      description: Pod name.
+      type: str
+    revision:
+      description: The pod's C(istio.io/rev) label.
+      type: str
+    clusters:
+      description: C(/debug/clusterz) rows (C(id), C(secretName), C(syncStatus)); the first is the local cluster.
+      type: list
+      elements: dict
+    gateways:
+      description: C(/debug/networkz) rows (network gateways istiod knows).
+      type: list
+      elements: dict
+    problems:
+      description: What is missing compared with the expectations.
+      type: list
+      elements: str
+"""
+
+import time
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.meshops.istio.plugins.module_utils import istiod, kube
+
+
+def observe(core, p):
+    views = []
+    for pod in istiod.istiod_pods(core, p["namespace"], p["revision"]):
+        view = dict(pod=pod.metadata.name, revision=(pod.metadata.labels or {}).get("istio.io/rev", ""))
+        try:
+            view["clusters"] = istiod.http_get(core, pod, "/debug/clusterz") or []
+            view["gateways"] = istiod.http_get(core, pod, "/debug/networkz") or []
+            view["problems"] = istiod.evaluate(view["clusters"], view["gateways"], p["expect_synced"], p["expect_gateways"])
+        except Exception as e:  # a pod just starting: not ready yet, try again
+            view.update(clusters=[], gateways=[], problems=["debug endpoints unreachable: %s" % e])
+        views.append(view)
+    return views
+
+
+def main():
+    spec = kube.auth_argument_spec()
+    spec.update(
+        namespace=dict(type="str", default="istio-system"),
+        revision=dict(type="str"),
+        expect_synced=dict(type="list", elements="str", default=[]),
+        expect_gateways=dict(type="list", elements="dict", default=[], options=dict(
+            network=dict(type="str", required=True), address=dict(type="str", required=True))),
+        timeout=dict(type="int", default=90),
+    )
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    core = kube.Kube(**kube.auth_from_params(p)).core()
+    deadline = time.time() + p["timeout"]
+    while True:
+        views = observe(core, p)
+        ok = bool(views) and not any(v["problems"] for v in views)
+        if ok or time.time() >= deadline:
+            break
+        time.sleep(1)
+    if not views:
+        module.fail_json(msg="no Running istiod pod in namespace %s" % p["namespace"], istiods=[])
+    if not ok:
+        lines = ["%s: %s" % (v["pod"], problem) for v in views for problem in v["problems"]]
+        module.fail_json(msg="after %ss: " % p["timeout"] + "; ".join(lines), istiods=views)
+    module.exit_json(changed=False, istiods=views)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshops.istio contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mesh_plan
+short_description: Validate the mesh inventory and compute the plan every role follows
+version_added: 0.1.0
+description:
+  - Reads the inventory (hosts in groups C(istio_primary) and C(istio_remote) are the clusters) and checks every rule
+    of the chosen deployment model at once. Each problem names the host and the variable and says how to fix it;
+    nothing is written to any cluster before this passes.
+  - Returns the plan (per cluster, its role, network, which remote secrets it holds, whether it needs an east-west
+    gateway and what it exposes, and the control-plane values) and sets it as the fact C(meshops_plan). Run it with
+    C(run_once) so every host gets the same plan.
+  - With O(cluster_facts), also checks what the clusters said, that is the M(meshops.istio.cluster_info) results
+    registered under that name. Every unreachable or too old cluster and every API server URL that cannot go into
+    a remote secret is reported together.
+  - This is an action plugin; it runs on the controller and contacts no cluster.
+author:
+  - meshops.istio maintainers (@meshops)
+options:
+  model:
+    description: The deployment model.
+    type: str
+    required: true
+    choices: [multi_primary, primary_remote, ambient]
+  cluster_facts:
+    description: Name of the variable under which each cluster's M(meshops.istio.cluster_info) result is registered.
+    type: str
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: all
+"""
+
+EXAMPLES = r"""
+- name: Plan the mesh (fails on a bad inventory, before any write)
+  meshops.istio.mesh_plan:
+    model: multi_primary
+  run_once: true
+"""
+
+RETURN = r"""
+plan:
+  description: The mesh plan, also set as the fact C(meshops_plan). Its shape is documented in C(plugins/module_utils/topology.py).
+  returned: success
+  type: dict
+problems:
+  description: Every problem found, each with C(host), C(field) and C(message).
+  returned: failure
+  type: list
+  elements: dict
+"""

@@ -1,0 +1,54 @@
+"""Integration tests run the collection's playbooks against a real meshlab (real API servers, real istiod)."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*cmd, env=None, check=True, timeout=900, cwd=REPO):
+    proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+class Lab:
+    def __init__(self, home):
+        self.home = home
+        self.env = dict(os.environ, MESHLAB_HOME=str(home), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+        for line in run("meshlab", "env", env=self.env).stdout.splitlines():
+            key, dummy, value = line[len("export "):].partition("=")
+            self.env[key] = value.replace("$PATH", os.environ["PATH"])
+
+    def meshlab(self, *args):
+        return run("meshlab", *args, env=self.env).stdout
+
+    def inventory(self, model, path, ca_dir):
+        self.meshlab("inventory", "--model", model, "--ca-dir", str(ca_dir), "-o", str(path))
+        return yaml.safe_load(path.read_text())
+
+    def mark(self):
+        return self.meshlab("mark").strip()
+
+    def writes(self, since):
+        return json.loads(self.meshlab("writes", "--since", since, "--json"))
+
+    def playbook(self, playbook, inventory, *extra, check=False):
+        return run("ansible-playbook", "-i", str(inventory), str(REPO / "playbooks" / playbook), *extra, env=self.env,
+                   check=check)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lab")
+    env = dict(os.environ, MESHLAB_HOME=str(home))
+    run("meshlab", "up", "--clusters", "2", env=env)
+    try:
+        yield Lab(home)
+    finally:
+        run("meshlab", "down", "--keep", env=env, check=False)

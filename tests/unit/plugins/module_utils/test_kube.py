@@ -1,0 +1,43 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The comparison rules behind 'no write when nothing differs' and the redaction of Secret values."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.meshops.istio.plugins.module_utils import kube
+
+
+def test_contains_is_a_subset_check_except_exact_fields():
+    current = {"metadata": {"labels": {"a": "1", "b": "2"}, "uid": "x"}, "spec": {"x": 1, "y": [1, 2]}, "data": {"k": "v", "extra": "e"}}
+    assert kube.contains(current, {"metadata": {"labels": {"a": "1"}}, "spec": {"x": 1}})
+    assert not kube.contains(current, {"metadata": {"labels": {"a": "2"}}})
+    assert not kube.contains(current, {"spec": {"y": [1]}}), "lists compare whole"
+    assert not kube.contains(current, {"data": {"k": "v"}}), "data compares whole: an extra key is a difference"
+    assert kube.contains(current, {"data": {"k": "v", "extra": "e"}})
+    assert not kube.contains(current, {"missing": {}})
+
+
+def test_managed_view_keeps_only_managed_keys():
+    current = {"metadata": {"labels": {"a": "1", "b": "2"}, "uid": "x"}, "data": {"k": "v", "extra": "e"}}
+    view = kube.managed_view(current, {"metadata": {"labels": {"a": "9"}}, "data": {"k": "v"}})
+    assert view == {"metadata": {"labels": {"a": "1"}}, "data": {"k": "v", "extra": "e"}}
+    assert kube.managed_view(None, {"a": 1}) is None
+
+
+def test_redact_hides_secret_values_only():
+    secret = {"kind": "Secret", "data": {"token": "c2VjcmV0"}, "metadata": {"name": "s"}}
+    red = kube.redact(secret)
+    assert red["data"]["token"].startswith("<redacted sha256:")
+    assert "c2VjcmV0" not in str(red)
+    assert secret["data"]["token"] == "c2VjcmV0", "the input is not modified"
+    cm = {"kind": "ConfigMap", "data": {"a": "b"}}
+    assert kube.redact(cm) is cm
+    assert kube.fingerprint(None) is None
+
+
+def test_merged_and_diff():
+    merged = kube._merged({"metadata": {"labels": {"a": "1"}}, "data": {"x": "1"}}, {"metadata": {"labels": {"b": "2"}}, "data": {"y": "2"}})
+    assert merged == {"metadata": {"labels": {"a": "1", "b": "2"}}, "data": {"y": "2"}}
+    diff = kube.diff_of([{"changed": True, "key": "k", "before": 1, "after": 2}, {"changed": False, "key": "n", "before": 0, "after": 0}])
+    assert diff == {"before": {"k": 1}, "after": {"k": 2}}

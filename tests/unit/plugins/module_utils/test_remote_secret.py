@@ -1,0 +1,89 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The remote Secret and its kubeconfig, built as istioctl builds them; token bookkeeping."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import json
+import time
+
+import yaml
+
+from ansible_collections.meshops.istio.plugins.module_utils import remote_secret as rs
+
+
+def jwt(claims):
+    def part(d):
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
+    return "%s.%s.sig" % (part({"alg": "RS256"}), part(claims))
+
+
+def test_secret_shape_matches_istioctl():
+    kc = rs.build_kubeconfig("cluster2", "https://203.0.113.2:6443", "Q0E=", "tok")
+    secret = rs.build_secret("cluster2", kc, "istio-system")
+    assert secret["metadata"]["name"] == "istio-remote-secret-cluster2"
+    assert secret["metadata"]["namespace"] == "istio-system"
+    assert secret["metadata"]["labels"] == {"istio/multiCluster": "true"}
+    assert secret["metadata"]["annotations"] == {"networking.istio.io/cluster": "cluster2"}
+    assert secret["type"] == "Opaque"
+    assert list(secret["data"]) == ["cluster2"]
+    text = base64.b64decode(secret["data"]["cluster2"]).decode()
+    # client-go's layout: keys sorted, block style, names all equal to the cluster ID
+    assert text == (
+        "apiVersion: v1\n"
+        "clusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://203.0.113.2:6443\n  name: cluster2\n"
+        "contexts:\n- context:\n    cluster: cluster2\n    user: cluster2\n  name: cluster2\n"
+        "current-context: cluster2\nkind: Config\npreferences: {}\n"
+        "users:\n- name: cluster2\n  user:\n    token: tok\n")
+
+
+def test_tls_server_name_and_labels():
+    kc = rs.build_kubeconfig("c", "https://h", "Q0E=", "t", tls_server_name="api.internal")
+    assert kc["clusters"][0]["cluster"]["tls-server-name"] == "api.internal"
+    secret = rs.build_secret("c", kc, "ns", labels={"app.kubernetes.io/managed-by": "meshops.istio"})
+    assert secret["metadata"]["labels"]["istio/multiCluster"] == "true"
+    assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "meshops.istio"
+
+
+def test_parse_round_trip_and_garbage():
+    kc = rs.build_kubeconfig("c", "https://h", "Q0E=", "t")
+    secret = rs.build_secret("c", kc, "ns")
+    assert rs.parse_secret_kubeconfig(secret, "c") == kc
+    assert rs.parse_secret_kubeconfig(secret, "other") is None
+    assert rs.parse_secret_kubeconfig(None, "c") is None
+    assert rs.parse_secret_kubeconfig({"data": {"c": "!!notbase64"}}, "c") is None
+    assert rs.kubeconfig_token(kc) == "t"
+    assert rs.kubeconfig_token({"users": []}) is None
+
+
+def test_same_except_token():
+    a = rs.build_kubeconfig("c", "https://h", "Q0E=", "t1")
+    assert rs.same_except_token(a, rs.build_kubeconfig("c", "https://h", "Q0E=", "t2"))
+    assert not rs.same_except_token(a, rs.build_kubeconfig("c", "https://other", "Q0E=", "t1"))
+    assert not rs.same_except_token(a, rs.build_kubeconfig("c", "https://h", "Q0I=", "t1"))
+    assert not rs.same_except_token(None, a)
+    # the inputs are not modified
+    assert rs.kubeconfig_token(a) == "t1"
+
+
+def test_token_still_good():
+    now = 1000000
+    sub = "system:serviceaccount:istio-system:istio-reader-service-account"
+    good = jwt({"sub": sub, "exp": now + 5000})
+    assert rs.token_still_good(good, "istio-system", "istio-reader-service-account", 4000, now=now)
+    assert not rs.token_still_good(good, "istio-system", "istio-reader-service-account", 6000, now=now)
+    assert not rs.token_still_good(good, "other-ns", "istio-reader-service-account", 10, now=now)
+    assert not rs.token_still_good(jwt({"sub": sub}), "istio-system", "istio-reader-service-account", 10, now=now)
+    assert not rs.token_still_good("not-a-jwt", "istio-system", "istio-reader-service-account", 10, now=now)
+    assert not rs.token_still_good(None, "istio-system", "istio-reader-service-account", 10, now=now)
+    assert rs.token_expiry(good) == now + 5000
+    assert rs.token_expiry("x") is None
+    assert rs.token_still_good(jwt({"sub": sub, "exp": time.time() + 100}), "istio-system", "istio-reader-service-account", 10)
+
+
+def test_names():
+    assert rs.secret_name("cluster1") == "istio-remote-secret-cluster1"
+    assert rs.token_secret_name("istio-reader-service-account") == "istio-reader-service-account-istio-remote-secret-token"
+    assert yaml.safe_load(rs.dump_kubeconfig({"b": 1, "a": 2})) == {"a": 2, "b": 1}

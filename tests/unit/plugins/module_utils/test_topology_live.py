@@ -1,0 +1,46 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Preflight on what the clusters answered: every problem at once, API servers filled in from the contexts."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.meshops.istio.plugins.module_utils import topology
+
+
+def plan(**mesh):
+    hosts = {"c1": dict(kube_context="k1", **mesh), "c2": dict(kube_context="k2", **mesh),
+             "c3": dict(kube_context="k3", istio_api_server="https://203.0.113.3:6443", **mesh)}
+    return topology.plan_mesh(hosts, {"istio_primary": ["c1", "c2", "c3"]}, "multi_primary")
+
+
+def fact(server="https://203.0.113.1:6443", minor=(1, 34)):
+    return {"reachable": True, "server": server, "version": "v%d.%d.0" % minor, "minor": list(minor)}
+
+
+def test_fills_api_server_from_context():
+    p = topology.check_live(plan(), {"c1": fact(), "c2": fact("https://203.0.113.2:6443"), "c3": fact("https://10.0.0.3")})
+    assert p["clusters"]["c1"]["api_server"] == "https://203.0.113.1:6443"
+    assert p["clusters"]["c2"]["api_server"] == "https://203.0.113.2:6443"
+    assert p["clusters"]["c3"]["api_server"] == "https://203.0.113.3:6443", "the inventory's URL wins"
+
+
+def test_reports_every_problem_together():
+    with pytest.raises(topology.MeshError) as err:
+        topology.check_live(plan(), {"c1": {"reachable": False, "error": "connection refused"},
+                                     "c2": fact("https://127.0.0.1:6443", minor=(1, 20))})
+    text = str(err.value)
+    assert "c1: kube_context: cluster unreachable" in text and "connection refused" in text
+    assert "c2: kube_context: Kubernetes v1.20.0 is too old" in text
+    assert "c2: istio_api_server:" in text and "loopback" in text
+    # c3 said nothing at all: unreachable as well
+    assert [(p.host, p.field) for p in err.value.problems] == [("c1", "kube_context"), ("c2", "kube_context"), ("c2", "istio_api_server"),
+                                                               ("c3", "kube_context")]
+
+
+def test_loopback_allowed_in_a_lab():
+    p = topology.check_live(plan(istio_allow_loopback_api_server=True),
+                            {"c1": fact("https://127.0.0.1:20102"), "c2": fact("https://127.0.0.1:20202"), "c3": fact()})
+    assert p["clusters"]["c1"]["api_server"] == "https://127.0.0.1:20102"
