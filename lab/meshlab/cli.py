@@ -14,6 +14,9 @@ def _lab(args):
 
 
 def cmd_build(args):
+    unknown = sorted(set(args.components) - set(build.STEPS))
+    if unknown:
+        raise build.BuildError(f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(build.STEPS)}")
     timings = build.build(args.components or None)
     print(json.dumps(timings))
 
@@ -99,7 +102,7 @@ def parser():
     p.add_argument("--home", help="state directory (default /tmp/meshlab, or /tmp/meshlab-s<slot>)")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the pinned binaries from Go modules (cached by version)")
-    b.add_argument("components", nargs="*", choices=list(build.STEPS))
+    b.add_argument("components", nargs="*", metavar="COMPONENT", help=f"any of {', '.join(build.STEPS)} (default: all)")
     b.set_defaults(func=cmd_build)
     u = sub.add_parser("up", help="start N clusters and the supervisor")
     u.add_argument("--clusters", type=int, default=2)

@@ -29,6 +29,8 @@ def render(lab, model, ca_dir=None):
         "ansible_python_interpreter": "{{ ansible_playbook_python }}",
         "kubeconfig": str(lab.kubeconfig()),
         "istio_charts": str(paths.charts_dir()),
+        "istio_helm_binary": str(paths.binary("helm")),
+        "istio_istioctl_binary": str(paths.binary("istioctl")),
         # The lab's API servers listen on 127.0.0.1, which the lab's istiods (outside the clusters) do reach.
         "istio_allow_loopback_api_server": True,
         "istio_mesh_id": "mesh1",

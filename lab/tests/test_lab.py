@@ -98,10 +98,11 @@ def _try_pf(api, portforward, pod):
     try:
         pf = portforward(api.connect_get_namespaced_pod_portforward, pod, "istio-system", ports="15014")
         sock = pf.socket(15014)
-        sock.setblocking(True)
+        sock.settimeout(10)
         sock.sendall(b"GET /debug/clusterz HTTP/1.0\r\nHost: istiod\r\n\r\n")
         data = b""
-        while True:
+        # A port-forward stream does not report the end of the connection: stop at the end of the JSON body.
+        while not data.rstrip().endswith(b"]"):
             chunk = sock.recv(65536)
             if not chunk:
                 break

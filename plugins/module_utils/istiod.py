@@ -45,20 +45,41 @@ def http_get(core, pod, path, timeout=10):
         sock = pf.socket(port)
         sock.settimeout(timeout)
         sock.sendall(("GET %s HTTP/1.0\r\nHost: istiod\r\nAccept: application/json\r\n\r\n" % path).encode("ascii"))
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        status, body = read_response(sock)
         sock.close()
     finally:
         pf.close()
-    head, _sep, body = data.partition(b"\r\n\r\n")
-    status = head.split(b"\r\n", 1)[0]
-    if b" 200 " not in status + b" ":
-        raise IOError("istiod %s answered %r for %s" % (pod.metadata.name, status.decode("latin-1"), path))
+    if status != 200:
+        raise IOError("istiod %s answered HTTP %s for %s" % (pod.metadata.name, status, path))
     return json.loads(body.decode("utf-8") or "null")
+
+
+def read_response(sock):
+    """(status, body) of an HTTP/1.0 response. The body is read up to its Content-Length: a port-forward stream
+    does not always report the end of the connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, dummy, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split()[1])
+    except (IndexError, ValueError):
+        raise IOError("not an HTTP response: %r" % lines[0][:80])
+    length = None
+    for line in lines[1:]:
+        name, dummy, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    while length is None or len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return status, body if length is None else body[:length]
 
 
 def evaluate(clusterz, networkz, expect_synced, expect_gateways):

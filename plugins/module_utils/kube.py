@@ -20,11 +20,11 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import 
 
 try:
     from kubernetes import client as k8s_api
-    from kubernetes.dynamic.exceptions import NotFoundError
+    from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 except ImportError:
     # Reported by AnsibleK8SModule's requires("kubernetes") before anything here runs.
     k8s_api = None
-    NotFoundError = Exception
+    NotFoundError = ResourceNotFoundError = Exception
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "meshops.istio"}
 # Fields compared and written as a whole (keys missing from the desired object are removed).
@@ -80,6 +80,10 @@ def managed_view(obj, desired):
     return view
 
 
+class KubeError(Exception):
+    pass
+
+
 class Kube(object):
     """One cluster, addressed like kubernetes.core does (kubeconfig, context, ...)."""
 
@@ -95,9 +99,10 @@ class Kube(object):
         return self.k8s.resource(kind, api_version)
 
     def get(self, api_version, kind, name, namespace=None):
+        """The object, or None when it does not exist, or its kind is not served (yet: CRDs a chart installs)."""
         try:
             return self.resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
-        except NotFoundError:
+        except (NotFoundError, ResourceNotFoundError):
             return None
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
@@ -115,10 +120,14 @@ class Kube(object):
         if current is not None and contains(current, desired):
             view = managed_view(current, desired)
             return dict(changed=False, action="none", before=redact(view), after=redact(view), object=current)
-        resource = self.resource(api_version, kind)
         if current is None:
             action, after = "create", desired
             if not check_mode:
+                try:
+                    resource = self.resource(api_version, kind)
+                except ResourceNotFoundError:
+                    raise KubeError("%s %s is not served by %s; install what defines it first (for Istio kinds, the "
+                                    "base chart's CRDs)" % (api_version, kind, self.label))
                 after = resource.create(body=desired, namespace=ns).to_dict()
         else:
             action = "patch"
@@ -130,7 +139,7 @@ class Kube(object):
                         patch[field].setdefault(k, None)
             after = _merged(current, desired)
             if not check_mode:
-                after = resource.patch(body=patch, name=name, namespace=ns,
+                after = self.resource(api_version, kind).patch(body=patch, name=name, namespace=ns,
                                        content_type="application/merge-patch+json").to_dict()
         return dict(changed=True, action=action, before=redact(managed_view(current, desired)),
                     after=redact(managed_view(after, desired)), object=after)

@@ -88,6 +88,7 @@ restarted:
 import base64
 import datetime
 import hashlib
+import os
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.meshops.istio.plugins.module_utils import kube
@@ -139,6 +140,10 @@ def main():
         gone = k.delete("v1", "Secret", "cacerts", ns, check_mode=module.check_mode)
         module.exit_json(changed=gone, action="delete" if gone else "none", root_sha256="", restarted=[])
 
+    paths = [p["ca_cert_path"], p["ca_key_path"], p["root_cert_path"]] + ([p["cert_chain_path"]] if p["cert_chain_path"] else [])
+    if module.check_mode and not all(os.path.exists(f) for f in paths):
+        # The CA files are themselves only planned (check mode of a first run): the Secret would be written.
+        module.exit_json(changed=True, action="patch" if current else "create", root_sha256="", restarted=[])
     try:
         files = {"ca-cert.pem": read(p["ca_cert_path"]), "ca-key.pem": read(p["ca_key_path"]),
                  "root-cert.pem": read(p["root_cert_path"])}

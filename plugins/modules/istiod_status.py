@@ -93,6 +93,10 @@ istiods:
       description: What is missing compared with the expectations.
       type: list
       elements: str
+    summary:
+      description: One readable line of what this istiod sees.
+      type: str
+      sample: "istiod-6f7c9-x2k4p: clusters cluster1=synced(local) cluster2=synced; gateways network2=203.0.113.20:15443"
 """
 
 import time
@@ -111,8 +115,17 @@ def observe(core, p):
             view["problems"] = istiod.evaluate(view["clusters"], view["gateways"], p["expect_synced"], p["expect_gateways"])
         except Exception as e:  # a pod just starting: not ready yet, try again
             view.update(clusters=[], gateways=[], problems=["debug endpoints unreachable: %s" % e])
+        view["summary"] = summary(view)
         views.append(view)
     return views
+
+
+def summary(view):
+    """One line a person can read: what this istiod sees."""
+    clusters = " ".join("%s=%s%s" % (c.get("id"), c.get("syncStatus"), "" if c.get("secretName") else "(local)")
+                        for c in view["clusters"])
+    gateways = " ".join("%s=%s:%s" % (g.get("Network"), g.get("Addr"), g.get("Port")) for g in view["gateways"]) or "none"
+    return "%s: clusters %s; gateways %s" % (view["pod"], clusters or "unknown", gateways)
 
 
 def main():

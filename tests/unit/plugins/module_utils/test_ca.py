@@ -1,0 +1,59 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The plug-in CA profile (Istio tools/certs) and the checks that decide when an intermediate is re-issued."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+import pytest
+
+from ansible_collections.meshops.istio.plugins.module_utils import ca
+
+x509 = pytest.importorskip("cryptography.x509")
+
+
+@pytest.fixture(scope="module")
+def root():
+    key = ca.new_key(2048)
+    return ca.make_root(key, 3650), key
+
+
+def test_root_profile(root):
+    cert, dummy = root
+    assert cert.subject.rfc4514_string() == "CN=Root CA,O=Istio"
+    bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert bc.critical and bc.value.ca
+    assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    assert cert.signature_hash_algorithm.name == "sha256"
+
+
+def test_intermediate_profile_and_checks(root):
+    rcert, rkey = root
+    key = ca.new_key(2048)
+    cert = ca.make_intermediate(key, rcert, rkey, "cluster1", "istio-system", 3650)
+    assert cert.subject.rfc4514_string() == "L=cluster1,CN=Intermediate CA,O=Istio"
+    bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert bc.ca and bc.path_length == 0
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert sans == ["istiod.istio-system.svc"]
+    assert ca.signed_by(cert, rcert)
+    assert ca.intermediate_problem(cert, key, rcert, "cluster1", "istio-system") is None
+    assert ca.intermediate_problem(cert, key, rcert, "cluster2", "istio-system") == "names cluster cluster1"
+    assert "SAN" in ca.intermediate_problem(cert, key, rcert, "cluster1", "mesh-system")
+    assert ca.intermediate_problem(cert, ca.new_key(2048), rcert, "cluster1", "istio-system") == "does not match its key"
+    other_key = ca.new_key(2048)
+    other_root = ca.make_root(other_key, 3650)
+    assert ca.intermediate_problem(cert, key, other_root, "cluster1", "istio-system") == "not signed by the mesh root"
+    short = ca.make_intermediate(key, rcert, rkey, "cluster1", "istio-system", 10)
+    assert ca.intermediate_problem(short, key, rcert, "cluster1", "istio-system").startswith("expires on")
+
+
+def test_files_are_private(tmp_path):
+    path = str(tmp_path / "k.pem")
+    ca.write_private(path, b"secret")
+    assert (tmp_path / "k.pem").stat().st_mode & 0o777 == 0o600
+    ca.write_public(str(tmp_path / "c.pem"), b"cert")
+    assert (tmp_path / "c.pem").read_bytes() == b"cert"
+    assert isinstance(ca.RENEW_BEFORE, datetime.timedelta)
