@@ -98,7 +98,7 @@ def cmd_inventory(args):
 def parser():
     p = argparse.ArgumentParser(prog="meshlab", description=__doc__)
     p.add_argument("--slot", type=int, default=int(os.environ.get("MESHLAB_SLOT", "0")),
-                   help="which of the lab's address and port ranges to use (0-3), so labs can run side by side")
+                   help="which of the lab's address and port ranges to use (0-7), so labs can run side by side")
     p.add_argument("--home", help="state directory (default /tmp/meshlab, or /tmp/meshlab-s<slot>)")
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build the pinned binaries from Go modules (cached by version)")

@@ -22,6 +22,9 @@ def render(lab, model, ca_dir=None):
     if remote_model:
         for host in remote.values():
             host["istio_primary_cluster"] = "cluster1"
+            # Kubernetes refuses loopback IPs (the lab's gateway addresses) in the EndpointSlice the remote
+            # profile renders for an IP; a host name gives an ExternalName Service instead.
+            host["istio_remote_pilot_address"] = "localhost"
             if not multi_network:
                 host["istio_network"] = "network1"
     mesh_vars = {

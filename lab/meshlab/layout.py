@@ -3,7 +3,7 @@ and per cluster, so no process ever listens on or dials an address outside loopb
 from dataclasses import dataclass
 
 MAX_CLUSTERS = 9
-MAX_SLOTS = 4
+MAX_SLOTS = 8
 ISTIOD_PORTS = ("http", "grpc", "secure_grpc", "monitoring", "ctrlz")
 
 
@@ -22,6 +22,7 @@ class ClusterLayout:
 
     def _octet(self, kind):
         # slot 0: services 127.11-19, pods 127.21-29, load balancers 127.31-39; slot 1: 41-49, 51-59, 61-69; ...
+        # (slot 7 ends at 127.249)
         return 10 * (3 * self.slot + kind) + self.index
 
     @property
@@ -41,7 +42,8 @@ class ClusterLayout:
 
     @property
     def port_base(self):
-        return 20000 + 2000 * self.slot + 100 * self.index
+        # Below the kernel's ephemeral range (32768+) for every slot.
+        return 20000 + 1200 * self.slot + 100 * self.index
 
     @property
     def etcd_port(self):

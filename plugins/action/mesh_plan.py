@@ -13,7 +13,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.meshops.istio.plugins.module_utils import topology
 
 # The variables the topology model reads; reading only these keeps other hostvars untemplated.
-HOST_VARS = ('kube_context', 'kubeconfig', 'istio_cluster_id', 'istio_network', 'istio_api_server', 'istio_primary_cluster',
+HOST_VARS = ('kube_context', 'kubeconfig', 'istio_cluster_id', 'istio_network', 'istio_api_server', 'istio_primary_cluster', 'istio_remote_pilot_address',
              'istio_mesh_id', 'istio_version', 'istio_install_method', 'istio_revision', 'istio_system_namespace',
              'istio_allow_loopback_api_server', 'istio_token_type', 'istio_token_expiration')
 

@@ -139,8 +139,8 @@ class Kube(object):
                         patch[field].setdefault(k, None)
             after = _merged(current, desired)
             if not check_mode:
-                after = self.resource(api_version, kind).patch(body=patch, name=name, namespace=ns,
-                                       content_type="application/merge-patch+json").to_dict()
+                after = self.resource(api_version, kind).patch(
+                    body=patch, name=name, namespace=ns, content_type="application/merge-patch+json").to_dict()
         return dict(changed=True, action=action, before=redact(managed_view(current, desired)),
                     after=redact(managed_view(after, desired)), object=after)
 

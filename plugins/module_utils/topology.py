@@ -41,7 +41,8 @@ Plan shape (returned by ``plan_mesh``)::
       },
     }
 
-Remote clusters get ``install.istiod.global.remotePilotAddress: None``: the address of the
+Remote clusters get ``install.istiod.global.remotePilotAddress``: ``istio_remote_pilot_address`` when the
+inventory sets it (a DNS name of the primary's gateway, say), else ``None``: the address of the
 controlling primary's east-west gateway only exists once that gateway is up, so the control-plane
 role fills it in at runtime.
 """
@@ -324,6 +325,10 @@ def _read_cluster(name, hostvars, role, settings, problems):
             problems.append(Problem(name, 'istio_api_server', reason))
     cluster_id = _cluster_id(name, hostvars.get('istio_cluster_id'), problems)
     network = _network(name, hostvars.get('istio_network'), problems)
+    pilot = _optional_str(problems, name, 'istio_remote_pilot_address', hostvars.get('istio_remote_pilot_address'), 'istiod.example.com')
+    if pilot is not None and role != 'remote':
+        problems.append(Problem(name, 'istio_remote_pilot_address', 'only a remote reaches istiod through another cluster; '
+                                'remove it from this primary (set it on its remotes if needed)'))
     return {
         'host': name,
         'cluster_id': cluster_id,
@@ -334,6 +339,7 @@ def _read_cluster(name, hostvars, role, settings, problems):
         'api_server': api_server,
         # How other clusters' tasks address this one (e.g. the consumers of a remote secret).
         'connection': {'name': name, 'context': context, 'kubeconfig': kubeconfig, 'namespace': settings['namespace']},
+        'remote_pilot_address': pilot,
     }
 
 
@@ -527,10 +533,12 @@ def _install_values(model, settings, cluster, controls_remotes):
     if cluster['role'] == 'remote':
         profile = 'remote'
         base = {'profile': 'remote'}
-        global_values.update({'configCluster': True, 'remotePilotAddress': None})
+        # None: filled in at runtime with the controlling primary's east-west gateway address.
+        global_values.update({'configCluster': True, 'remotePilotAddress': cluster.pop('remote_pilot_address')})
         istiod = {'profile': 'remote', 'global': global_values,
                   'istiodRemote': {'injectionPath': '/inject/cluster/%s/net/%s' % (cluster_id, network)}}
     else:
+        cluster.pop('remote_pilot_address')
         profile = 'ambient' if model == 'ambient' else 'default'
         base = {}
         istiod = {'global': global_values}

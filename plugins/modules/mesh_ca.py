@@ -47,7 +47,6 @@ options:
   root_key_path:
     description: The key of O(root_cert_path) (PEM, unencrypted).
     type: path
-    no_log: false
   key_size:
     description: RSA key size of generated keys.
     type: int

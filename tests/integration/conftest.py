@@ -32,6 +32,9 @@ class Lab:
         self.meshlab("inventory", "--model", model, "--ca-dir", str(ca_dir), "-o", str(path))
         return yaml.safe_load(path.read_text())
 
+    def contexts(self):
+        return [c["context"] for c in json.loads(self.meshlab("status", "--json"))["clusters"]]
+
     def mark(self):
         return self.meshlab("mark").strip()
 

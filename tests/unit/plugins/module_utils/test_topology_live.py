@@ -44,3 +44,16 @@ def test_loopback_allowed_in_a_lab():
     p = topology.check_live(plan(istio_allow_loopback_api_server=True),
                             {"c1": fact("https://127.0.0.1:20102"), "c2": fact("https://127.0.0.1:20202"), "c3": fact()})
     assert p["clusters"]["c1"]["api_server"] == "https://127.0.0.1:20102"
+
+
+def test_remote_pilot_address_override():
+    hosts = {"p": {"kube_context": "kp"}, "r": {"kube_context": "kr", "istio_remote_pilot_address": "istiod.example.com"},
+             "r2": {"kube_context": "kr2"}}
+    p = topology.plan_mesh(hosts, {"istio_primary": ["p"], "istio_remote": ["r", "r2"]}, "primary_remote")
+    assert p["clusters"]["r"]["install"]["istiod"]["global"]["remotePilotAddress"] == "istiod.example.com"
+    assert p["clusters"]["r2"]["install"]["istiod"]["global"]["remotePilotAddress"] is None, "filled in at runtime"
+    assert "remote_pilot_address" not in p["clusters"]["p"]
+    hosts["p"]["istio_remote_pilot_address"] = "x.example.com"
+    with pytest.raises(topology.MeshError) as err:
+        topology.plan_mesh(hosts, {"istio_primary": ["p"], "istio_remote": ["r", "r2"]}, "primary_remote")
+    assert [(e.host, e.field) for e in err.value.problems] == [("p", "istio_remote_pilot_address")]

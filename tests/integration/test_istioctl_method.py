@@ -1,0 +1,71 @@
+"""istio_install_method: istioctl on a fresh lab: check mode writes nothing and predicts the converge, the converge
+verifies (every istiod sees the other cluster synced and the other network's gateway), a re-run changes and
+writes nothing (istioctl install is not run again)."""
+import json
+import re
+
+import pytest
+import yaml
+
+from conftest import run
+
+MODEL = "multi-primary-multi-network"
+TASK = "meshops.istio.control_plane : Install the control plane with istioctl (IstioOperator; only when it changed)"
+
+
+def changed_tasks(stdout):
+    """Sorted (host, task) pairs the default callback printed as changed."""
+    out, task = [], None
+    for line in stdout.splitlines():
+        m = re.match(r"TASK \[(.*)\] \**$", line)
+        if m:
+            task = m.group(1)
+        m = re.match(r"changed: \[([^\]]+)\]", line)
+        if m:
+            out.append((m.group(1), task))
+    return sorted(out)
+
+
+@pytest.fixture(scope="module")
+def runs(lab, tmp_path_factory):
+    d = tmp_path_factory.mktemp("istioctl")
+    inv_path = d / "inventory.yml"
+    inv = lab.inventory(MODEL, inv_path, d / "ca")
+    inv["all"]["vars"]["istio_install_method"] = "istioctl"
+    inv_path.write_text(yaml.safe_dump(inv))
+    out = {}
+    for name, extra in (("check", ("--check", "--diff")), ("converge", ()), ("again", ())):
+        mark = lab.mark()
+        proc = lab.playbook("multi-primary.yml", inv_path, *extra, check=False)
+        out[name] = dict(proc=proc, writes=lab.writes(mark), changed=changed_tasks(proc.stdout))
+    return out
+
+
+def test_converge_installs_with_istioctl_and_verifies(lab, runs):
+    proc = runs["converge"]["proc"]
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    assert (("cluster1", TASK) in runs["converge"]["changed"] and ("cluster2", TASK) in runs["converge"]["changed"])
+    assert "synced" in proc.stdout and "failed=0" in proc.stdout
+    for context in lab.contexts():
+        names = run("kubectl", "--context", context, "-n", "istio-system", "get", "configmaps,deployments", "-o", "name",
+                    env=lab.env).stdout.split()
+        assert "configmap/meshops-istio-install" in names and "deployment.apps/istiod" in names
+        assert "deployment.apps/istio-ingressgateway" not in names, "control plane only, as with Helm"
+        releases = json.loads(run("helm", "--kube-context", context, "list", "-n", "istio-system", "-o", "json",
+                                  env=lab.env).stdout)
+        assert sorted(r["name"] for r in releases) == ["istio-eastwestgateway"], "istiod and base are not Helm releases"
+
+
+def test_rerun_changes_and_writes_nothing(runs):
+    again = runs["again"]
+    assert again["proc"].returncode == 0, again["proc"].stdout[-8000:]
+    assert again["changed"] == [], again["changed"]
+    assert all(n == 0 for n in again["writes"].values()), again["writes"]
+
+
+def test_check_mode_writes_nothing_and_predicts_the_converge(runs):
+    check = runs["check"]
+    assert check["proc"].returncode == 0, check["proc"].stdout[-8000:]
+    assert all(n == 0 for n in check["writes"].values()), check["writes"]
+    assert check["changed"] == runs["converge"]["changed"]
+    assert "istioNamespace: istio-system" in check["proc"].stdout, "the diff shows the IstioOperator"
