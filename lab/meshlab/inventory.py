@@ -1,9 +1,13 @@
 """`meshlab inventory --model M`: a ready meshops.istio inventory for the running lab (one host per cluster)."""
 import yaml
 
-from . import paths
+from . import paths, versions
 
-MODELS = ("multi-primary", "multi-primary-multi-network", "primary-remote", "primary-remote-multi-network", "ambient")
+MODELS = ("multi-primary", "multi-primary-multi-network", "primary-remote", "primary-remote-multi-network", "ambient",
+          "mixed")
+# Remotes reach their primary's istiod by this name: Kubernetes refuses loopback IPs (the lab's gateway addresses)
+# in the EndpointSlice the remote profile renders for an IP, while a host name gives an ExternalName Service.
+LAB_PILOT_ADDRESS = "localhost"
 
 
 def render(lab, model, ca_dir=None):
@@ -15,6 +19,8 @@ def render(lab, model, ca_dir=None):
     remote_model = model.startswith("primary-remote")
     if remote_model and len(clusters) < 2:
         raise ValueError("primary-remote needs at least 2 clusters")
+    if model == "mixed":
+        return _document(lab, model, ca_dir, *_mixed(clusters))
     primary, remote = {}, {}
     for i, c in enumerate(clusters, start=1):
         host = {"kube_context": c.context, "istio_network": f"network{i}" if multi_network else "network1"}
@@ -22,11 +28,23 @@ def render(lab, model, ca_dir=None):
     if remote_model:
         for host in remote.values():
             host["istio_primary_cluster"] = "cluster1"
-            # Kubernetes refuses loopback IPs (the lab's gateway addresses) in the EndpointSlice the remote
-            # profile renders for an IP; a host name gives an ExternalName Service instead.
-            host["istio_remote_pilot_address"] = "localhost"
             if not multi_network:
                 host["istio_network"] = "network1"
+    return _document(lab, model, ca_dir, primary, remote)
+
+
+def _mixed(clusters):
+    """Two primaries on two networks, and a remote on the second network controlled by the second primary."""
+    if len(clusters) != 3:
+        raise ValueError("the mixed model needs exactly 3 clusters (meshlab up --clusters 3)")
+    c1, c2, c3 = clusters
+    primary = {"cluster1": {"kube_context": c1.context, "istio_network": "network1"},
+               "cluster2": {"kube_context": c2.context, "istio_network": "network2"}}
+    remote = {"cluster3": {"kube_context": c3.context, "istio_network": "network2", "istio_primary_cluster": "cluster2"}}
+    return primary, remote
+
+
+def _document(lab, model, ca_dir, primary, remote):
     mesh_vars = {
         "ansible_connection": "local",
         "ansible_python_interpreter": "{{ ansible_playbook_python }}",
@@ -40,10 +58,15 @@ def render(lab, model, ca_dir=None):
         # 2048-bit CA keys keep the lab fast; Istio's default (and this collection's) is 4096.
         "istio_ca_key_size": 2048,
     }
+    if remote:
+        mesh_vars["istio_remote_pilot_address"] = LAB_PILOT_ADDRESS
     if ca_dir:
         mesh_vars["istio_ca_dir"] = str(ca_dir)
     if model == "ambient":
         mesh_vars["istio_version"] = "1.31.0"
+        # The lab's Istio (1.31-dev) pins Gateway API v1.5.1; its standard CRDs come with the lab's build.
+        mesh_vars["istio_gateway_api_version"] = "v" + versions.GATEWAY_API
+        mesh_vars["istio_gateway_api_crds"] = str(paths.gateway_api_crds_dir() / "standard")
     children = {"istio_primary": {"hosts": primary}}
     if remote:
         children["istio_remote"] = {"hosts": remote}

@@ -17,6 +17,7 @@ Plan shape (returned by ``plan_mesh``)::
       'mesh_id': str, 'namespace': str, 'revision': str ('' when none), 'install_method': str,
       'version': str | None, 'multi_network': bool, 'allow_loopback_api_server': bool,
       'token': {'type': 'secret' | 'token_request', 'expiration': int (seconds)},
+      'gateway_api': None | {'version': 'vX.Y.Z' | None, 'crds': URL or controller path},  # ambient: CRDs to install
       'networks': {network: [hostnames, sorted]},
       'primaries': [hostnames, sorted], 'remotes': [hostnames, sorted],
       'warnings': [str],
@@ -42,7 +43,7 @@ Plan shape (returned by ``plan_mesh``)::
     }
 
 Remote clusters get ``install.istiod.global.remotePilotAddress``: ``istio_remote_pilot_address`` when the
-inventory sets it (a DNS name of the primary's gateway, say), else ``None``: the address of the
+inventory sets it on the remote or on its primary (a DNS name of the primary's gateway, say), else ``None``: the address of the
 controlling primary's east-west gateway only exists once that gateway is up, so the control-plane
 role fills it in at runtime.
 """
@@ -77,10 +78,17 @@ TOKEN_TYPES = ('secret', 'token_request')
 DEFAULT_TOKEN_EXPIRATION = 86400 * 30
 MIN_TOKEN_EXPIRATION = 600
 AMBIENT_MIN_VERSION = (1, 27)
+# The sigs.k8s.io/gateway-api version in each Istio release's go.mod: the Gateway API CRDs that release is built and
+# tested against (ambient needs them before istiod). Later releases: istio_gateway_api_version or istio_gateway_api_crds.
+GATEWAY_API_PINS = {(1, 27): 'v1.3.0', (1, 28): 'v1.4.0', (1, 29): 'v1.4.0', (1, 30): 'v1.5.1'}
+# The ambient east-west Gateway is a gateway.networking.k8s.io/v1 Gateway, served from Gateway API v1.0.0 on.
+GATEWAY_API_MIN_VERSION = (1, 0, 0)
+GATEWAY_API_RELEASE_URL = 'https://github.com/kubernetes-sigs/gateway-api/releases/download/%s/standard-install.yaml'
 
 _DNS1123_LABEL = re.compile(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?')
 _NETWORK_NAME = re.compile(r'[a-z0-9]([-a-z0-9_.]*[a-z0-9])?')
 _VERSION = re.compile(r'(\d+)\.(\d+)(?:\.(\d+))?(?:-[0-9A-Za-z][0-9A-Za-z.-]*)?')
+_GATEWAY_API_VERSION = re.compile(r'v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z][0-9A-Za-z.-]*)?')
 _DIGITS = re.compile(r'[0-9]+')
 _MAX_NAME = 63
 _BOOL_STRINGS = {'true': True, 'yes': True, 'false': False, 'no': False}
@@ -118,6 +126,15 @@ def parse_version(text):
     if not match:
         return None
     return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def parse_gateway_api_version(text):
+    """(major, minor, patch, is_release) of a Gateway API version like v1.5.1 or v1.5.0-dev, or None if unparsable;
+    tuples order versions (a pre-release sorts before its release)."""
+    match = _GATEWAY_API_VERSION.fullmatch(text) if isinstance(text, str) else None
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3)), match.group(4) is None
 
 
 def check_api_server(url, allow_loopback):
@@ -222,6 +239,9 @@ def _mesh_settings(names, mesh_vars, problems, warnings):
     token_type = _choice(problems, 'istio_token_type', value('istio_token_type'), TOKEN_TYPES, DEFAULT_TOKEN_TYPE)
     raw_expiration = value('istio_token_expiration')
     settings['token'] = {'type': token_type, 'expiration': _expiration(problems, raw_expiration)}
+    settings['gateway_api_version'] = _gateway_api_version(problems, value('istio_gateway_api_version'))
+    settings['gateway_api_crds'] = _gateway_api_crds(problems, value('istio_gateway_api_crds'))
+    settings['gateway_api'] = None  # planned by _check_model for the ambient model
     if raw_expiration is not None and token_type == 'secret':
         warnings.append("istio_token_expiration is set but istio_token_type is 'secret' (long-lived token Secret); "
                         "it only applies with istio_token_type: token_request")
@@ -278,6 +298,66 @@ def _version(problems, raw):
     return version
 
 
+def _gateway_api_version(problems, raw):
+    """A Gateway API release version, normalised to vX.Y.Z; None when unset or invalid (the problem is recorded)."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        problems.append(Problem(None, 'istio_gateway_api_version', "must be a string, got the number %r; quote it, e.g. "
+                                "istio_gateway_api_version: 'v1.5.1'" % (raw,)))
+        return None
+    version = _optional_str(problems, None, 'istio_gateway_api_version', raw, 'v1.5.1')
+    if version is None:
+        return None
+    if parse_gateway_api_version(version.strip()) is None:
+        problems.append(Problem(None, 'istio_gateway_api_version', '%r is not a Gateway API release version (vX.Y.Z); set '
+                                'istio_gateway_api_version to e.g. v1.5.1' % (version,)))
+        return None
+    version = version.strip()
+    return version if version.startswith('v') else 'v' + version
+
+
+def _gateway_api_crds(problems, raw):
+    """Where the Gateway API CRDs come from: an http(s) URL, or an absolute path (~ allowed) on the controller."""
+    source = _optional_str(problems, None, 'istio_gateway_api_crds', raw, '/opt/gateway-api/standard-install.yaml')
+    if source is None:
+        return None
+    if re.match(r'^[a-zA-Z][a-zA-Z0-9+.-]*://', source):
+        if not re.match(r'^https?://', source, re.IGNORECASE):
+            problems.append(Problem(None, 'istio_gateway_api_crds', '%r: only http(s) URLs can be fetched; download the CRDs (for a kustomize '
+                                    'source, `kubectl kustomize <source> > crds.yaml`) and set istio_gateway_api_crds to that file' % (source,)))
+            return None
+    elif not (source.startswith('/') or source.startswith('~')):
+        problems.append(Problem(None, 'istio_gateway_api_crds', '%r is a relative path, which depends on where ansible-playbook runs; '
+                                'write it as an absolute path (or an http(s) URL)' % (source,)))
+        return None
+    return source
+
+
+def _plan_gateway_api(settings, problems, warnings):
+    """Which Gateway API CRDs an ambient mesh installs: {'version': 'vX.Y.Z' | None (unknown), 'crds': source}."""
+    istio = parse_version(settings['version'])
+    pinned = GATEWAY_API_PINS.get(istio[:2]) if istio else None
+    version = settings['gateway_api_version'] or pinned
+    crds = settings['gateway_api_crds']
+    parsed = parse_gateway_api_version(version) if version else None
+    if parsed is not None and parsed[:3] < GATEWAY_API_MIN_VERSION:
+        problems.append(Problem(None, 'istio_gateway_api_version', '%s is too old: the ambient east-west gateway is a gateway.networking.k8s.io/v1 '
+                                'Gateway, served from Gateway API v%d.%d.%d on; set istio_gateway_api_version to the version Istio pins (%s)'
+                                % (version, GATEWAY_API_MIN_VERSION[0], GATEWAY_API_MIN_VERSION[1], GATEWAY_API_MIN_VERSION[2],
+                                   pinned or "the sigs.k8s.io/gateway-api version in that release's go.mod")))
+    elif parsed is not None and pinned and parsed < parse_gateway_api_version(pinned):
+        warnings.append('istio_gateway_api_version %s is older than %s, the Gateway API version Istio %s is built against; istiod may need '
+                        'fields those CRDs lack' % (version, pinned, settings['version']))
+    if crds is None and version is None:
+        why = ('istio_version is not set' if istio is None else
+               'Istio %s is not in this collection\'s table of Gateway API versions (Istio %s)'
+               % (settings['version'], ', '.join('%d.%d' % key for key in sorted(GATEWAY_API_PINS))))
+        problems.append(Problem(None, 'istio_gateway_api_crds', 'ambient needs the Gateway API CRDs before istiod, and it cannot tell which: %s; set '
+                                'istio_gateway_api_version to the sigs.k8s.io/gateway-api version in that Istio release\'s go.mod (e.g. v1.5.1), '
+                                'or istio_gateway_api_crds to a directory, file or URL of the CRDs' % why))
+        return None
+    return {'version': version, 'crds': crds or GATEWAY_API_RELEASE_URL % version}
+
+
 def _boolish(problems, field, raw, default):
     """A boolean as Ansible users write it: true/false or the strings true/false/yes/no."""
     if raw is None:
@@ -325,10 +405,8 @@ def _read_cluster(name, hostvars, role, settings, problems):
             problems.append(Problem(name, 'istio_api_server', reason))
     cluster_id = _cluster_id(name, hostvars.get('istio_cluster_id'), problems)
     network = _network(name, hostvars.get('istio_network'), problems)
+    # On a primary: how its remotes reach its istiod; on a remote: its own override.
     pilot = _optional_str(problems, name, 'istio_remote_pilot_address', hostvars.get('istio_remote_pilot_address'), 'istiod.example.com')
-    if pilot is not None and role != 'remote':
-        problems.append(Problem(name, 'istio_remote_pilot_address', 'only a remote reaches istiod through another cluster; '
-                                'remove it from this primary (set it on its remotes if needed)'))
     return {
         'host': name,
         'cluster_id': cluster_id,
@@ -430,10 +508,17 @@ def _check_model(model, settings, clusters, remotes, problems, warnings):
     for name in remotes:
         problems.append(Problem(name, 'group', 'is in %s, but Istio ambient multicluster supports multi-primary only; move the host to %s, '
                                 'or use playbooks/primary-remote.yml for a sidecar-mode primary-remote mesh' % (REMOTE_GROUP, PRIMARY_GROUP)))
+    if settings['install_method'] != 'helm':
+        problems.append(Problem(None, 'istio_install_method', '%r cannot install an ambient mesh with this collection (istiod, istio-cni and '
+                                'ztunnel are installed from their Helm charts); set istio_install_method to helm, or leave it unset'
+                                % settings['install_method']))
     version = parse_version(settings['version'])
     if version is not None and version[:2] < AMBIENT_MIN_VERSION:
         problems.append(Problem(None, 'istio_version', '%s is too old: Istio ambient multicluster exists from %d.%d on; set istio_version to %d.%d.0 or later'
                                 % (settings['version'], AMBIENT_MIN_VERSION[0], AMBIENT_MIN_VERSION[1], AMBIENT_MIN_VERSION[0], AMBIENT_MIN_VERSION[1])))
+    else:
+        # (A release too old for ambient has no Gateway API pin either: one problem, not two.)
+        settings['gateway_api'] = _plan_gateway_api(settings, problems, warnings)
     networks = set(cluster['network'] for cluster in clusters.values())
     if len(networks) == 1:
         warnings.append('ambient multicluster on a single network (%s) is untested upstream and may be broken; Istio supports ambient multicluster '
@@ -485,6 +570,7 @@ def _build_plan(model, settings, clusters, primaries, remotes, controller, warni
     for name in remotes:
         controlled[controller[name]].append(name)
     all_ids = sorted(cluster['cluster_id'] for cluster in clusters.values())
+    pilot = dict((name, clusters[name].pop('remote_pilot_address')) for name in names)
 
     for name in names:
         cluster = clusters[name]
@@ -504,7 +590,7 @@ def _build_plan(model, settings, clusters, primaries, remotes, controller, warni
             'secrets_held': [cid for cid in all_ids if cid != cluster['cluster_id']] if is_primary else [],
             'namespace_labels': {NETWORK_LABEL: cluster['network']},
             'namespace_annotations': {CONTROL_PLANE_CLUSTERS_ANNOTATION: clusters[primary]['cluster_id']} if primary else {},
-            'install': _install_values(model, settings, cluster, bool(my_remotes)),
+            'install': _install_values(model, settings, cluster, bool(my_remotes), pilot[name] or pilot.get(primary)),
         })
     return {
         'model': model,
@@ -516,6 +602,7 @@ def _build_plan(model, settings, clusters, primaries, remotes, controller, warni
         'multi_network': multi_network,
         'allow_loopback_api_server': settings['allow_loopback_api_server'],
         'token': settings['token'],
+        'gateway_api': settings['gateway_api'],
         'networks': dict((network, networks[network]) for network in sorted(networks)),
         'primaries': primaries,
         'remotes': remotes,
@@ -524,7 +611,7 @@ def _build_plan(model, settings, clusters, primaries, remotes, controller, warni
     }
 
 
-def _install_values(model, settings, cluster, controls_remotes):
+def _install_values(model, settings, cluster, controls_remotes, pilot_address):
     """Helm values per chart for this cluster (fresh dicts: nothing is shared between clusters)."""
     cluster_id = cluster['cluster_id']
     network = cluster['network']
@@ -534,11 +621,10 @@ def _install_values(model, settings, cluster, controls_remotes):
         profile = 'remote'
         base = {'profile': 'remote'}
         # None: filled in at runtime with the controlling primary's east-west gateway address.
-        global_values.update({'configCluster': True, 'remotePilotAddress': cluster.pop('remote_pilot_address')})
+        global_values.update({'configCluster': True, 'remotePilotAddress': pilot_address})
         istiod = {'profile': 'remote', 'global': global_values,
                   'istiodRemote': {'injectionPath': '/inject/cluster/%s/net/%s' % (cluster_id, network)}}
     else:
-        cluster.pop('remote_pilot_address')
         profile = 'ambient' if model == 'ambient' else 'default'
         base = {}
         istiod = {'global': global_values}

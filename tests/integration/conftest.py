@@ -46,12 +46,23 @@ class Lab:
                    check=check)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def _lab(tmp_path_factory, clusters):
     home = tmp_path_factory.mktemp("lab")
     env = dict(os.environ, MESHLAB_HOME=str(home))
-    run("meshlab", "up", "--clusters", "2", env=env)
+    run("meshlab", "up", "--clusters", str(clusters), env=env)
     try:
         yield Lab(home)
     finally:
         run("meshlab", "down", "--keep", env=env, check=False)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A fresh two-cluster lab per test module."""
+    yield from _lab(tmp_path_factory, 2)
+
+
+@pytest.fixture(scope="module")
+def lab3(tmp_path_factory):
+    """A fresh three-cluster lab per test module."""
+    yield from _lab(tmp_path_factory, 3)

@@ -18,7 +18,9 @@ from conftest import REPO, Lab, run
 EXAMPLES = sorted(p.parent.name for p in (REPO / "inventories").glob("*/hosts.yml"))
 # The lab-only settings taken from `meshlab inventory` (all.vars); mesh settings stay the example's own.
 LAB_VARS = ("kubeconfig", "istio_charts", "istio_helm_binary", "istio_istioctl_binary",
-            "istio_allow_loopback_api_server", "istio_ca_key_size")
+            "istio_allow_loopback_api_server", "istio_ca_key_size", "istio_remote_pilot_address")
+# The playbook of an example, by the start of its directory name.
+PLAYBOOKS = (("multi-primary", "multi-primary.yml"), ("primary-remote", "primary-remote.yml"), ("ambient", "ambient.yml"))
 MESH_GROUPS = ("istio_primary", "istio_remote")
 
 
@@ -92,8 +94,11 @@ def test_example_converges_with_only_its_contexts_changed(example, fresh_lab, tm
     shutil.copytree(source, inventory)
 
     # The lab's contexts, in the order of its clusters, for the example's hosts in theirs.
-    lab_inv = lab.inventory("multi-primary", tmp_path / "lab-inventory.yml", tmp_path / "unused-ca")
-    lab_contexts = [hv["kube_context"] for dummy, hv in sorted(lab_inv["all"]["children"]["istio_primary"]["hosts"].items())]
+    model = next(m for m, dummy in PLAYBOOKS if example.startswith(m))
+    playbook = dict(PLAYBOOKS)[model]
+    lab_inv = lab.inventory({"primary-remote": "primary-remote"}.get(model, "multi-primary"), tmp_path / "lab-inventory.yml",
+                            tmp_path / "unused-ca")
+    lab_contexts = sorted(hv["kube_context"] for group in lab_inv["all"]["children"].values() for hv in group["hosts"].values())
     before = ansible_inventory(source)
     hosts = mesh_hosts(before)
     assert len(hosts) == len(lab_contexts), f"{example} has {len(hosts)} clusters; the lab has {len(lab_contexts)}"
@@ -111,9 +116,9 @@ def test_example_converges_with_only_its_contexts_changed(example, fresh_lab, tm
     lab_vars_file = tmp_path / "lab-vars.yml"
     lab_vars_file.write_text(yaml.safe_dump(lab_vars))
 
-    for playbook in ("multi-primary.yml", "verify.yml"):
-        proc = lab.playbook(playbook, inventory, "-e", f"@{lab_vars_file}")
-        assert proc.returncode == 0, f"{example}: {playbook} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}"
+    for book in (playbook, "verify.yml"):
+        proc = lab.playbook(book, inventory, "-e", f"@{lab_vars_file}")
+        assert proc.returncode == 0, f"{example}: {book} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-3000:]}"
         assert "failed=0" in proc.stdout and "unreachable=0" in proc.stdout, proc.stdout[-3000:]
 
     # Each cluster is on the network the example gives it (host variable or network group; default network1).

@@ -53,7 +53,9 @@ def test_remote_pilot_address_override():
     assert p["clusters"]["r"]["install"]["istiod"]["global"]["remotePilotAddress"] == "istiod.example.com"
     assert p["clusters"]["r2"]["install"]["istiod"]["global"]["remotePilotAddress"] is None, "filled in at runtime"
     assert "remote_pilot_address" not in p["clusters"]["p"]
+    # set on the primary: how all its remotes reach it, unless a remote says otherwise
     hosts["p"]["istio_remote_pilot_address"] = "x.example.com"
-    with pytest.raises(topology.MeshError) as err:
-        topology.plan_mesh(hosts, {"istio_primary": ["p"], "istio_remote": ["r", "r2"]}, "primary_remote")
-    assert [(e.host, e.field) for e in err.value.problems] == [("p", "istio_remote_pilot_address")]
+    p = topology.plan_mesh(hosts, {"istio_primary": ["p"], "istio_remote": ["r", "r2"]}, "primary_remote")
+    assert p["clusters"]["r2"]["install"]["istiod"]["global"]["remotePilotAddress"] == "x.example.com"
+    assert p["clusters"]["r"]["install"]["istiod"]["global"]["remotePilotAddress"] == "istiod.example.com"
+    assert "remotePilotAddress" not in p["clusters"]["p"]["install"]["istiod"]["global"]
