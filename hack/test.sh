@@ -17,7 +17,8 @@ step "ansible-lint" bash hack/ansible-test.sh lint
 step "collection build" bash hack/ansible-test.sh build
 step "lab tests" pytest -q -p no:cacheprovider lab/tests
 if [ -d tests/integration ]; then
-  step "integration tests" pytest -q -p no:cacheprovider tests/integration
+  # Two workers, each with its own lab slot; a file's tests share its module-scoped lab, so whole files go to one worker.
+  step "integration tests" pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/integration
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "make test: FAILED: ${failed[*]}"

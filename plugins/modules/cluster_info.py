@@ -62,6 +62,11 @@ openshift:
   description: Whether the cluster serves C(config.openshift.io).
   returned: when reachable
   type: bool
+simulated_nodes:
+  description: Whether every node of the cluster is simulated (kwok), so that no pod really runs and no traffic
+    can flow; data-plane checks are skipped there.
+  returned: when reachable
+  type: bool
 """
 
 import re
@@ -73,6 +78,9 @@ try:
     from kubernetes import client as k8s_api
 except ImportError:
     k8s_api = None
+
+# kwok marks the nodes it simulates with this annotation.
+KWOK_NODE = "kwok.x-k8s.io/node"
 
 
 def main():
@@ -86,12 +94,14 @@ def main():
         out["server"] = k.k8s.configuration.host
         info = k8s_api.VersionApi(k.api_client).get_code(_request_timeout=p["request_timeout"])
         groups = k8s_api.ApisApi(k.api_client).get_api_versions(_request_timeout=p["request_timeout"]).groups
+        nodes = k8s_api.CoreV1Api(k.api_client).list_node(_request_timeout=p["request_timeout"]).items
     except Exception as e:  # any failure to connect is a preflight finding, not a crash
         out["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
         module.exit_json(**out)
     m = re.match(r"v?(\d+)\.(\d+)", info.git_version or "")
     out.update(reachable=True, version=info.git_version, minor=[int(m.group(1)), int(m.group(2))] if m else [0, 0],
-               openshift=any(g.name == "config.openshift.io" for g in groups or []))
+               openshift=any(g.name == "config.openshift.io" for g in groups or []),
+               simulated_nodes=bool(nodes) and all(KWOK_NODE in (n.metadata.annotations or {}) for n in nodes))
     module.exit_json(**out)
 
 

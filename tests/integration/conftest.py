@@ -9,6 +9,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Under pytest-xdist each worker runs its own labs in its own slot (address and port range).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ["MESHLAB_SLOT"] = str(int(os.environ.get("MESHLAB_SLOT", "1")) + 1 + int(_WORKER.lstrip("gw")))
+
 
 def run(*cmd, env=None, check=True, timeout=900, cwd=REPO):
     proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
