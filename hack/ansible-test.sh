@@ -310,7 +310,7 @@ cmd_build() {
         return 1
     fi
     readme="$("$PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["readme"])' galaxy.yml)"
-    if ! tar -tzf "$tarball" | sed 's|^\./||' | grep -qxF "$readme"; then
+    if ! tar -tzf "$tarball" | sed 's|^\./||' | grep -xF "$readme" >/dev/null; then
         # Not fatal yet (the README is still to be written), but Galaxy/Automation Hub reject it.
         log "WARNING: galaxy.yml readme '$readme' is not in the tarball: the Galaxy import would fail"
     fi

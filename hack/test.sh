@@ -15,6 +15,7 @@ step "ansible-test sanity" bash hack/ansible-test.sh sanity
 step "ansible-test units" bash hack/ansible-test.sh units
 step "ansible-lint" bash hack/ansible-test.sh lint
 step "collection build" bash hack/ansible-test.sh build
+step "ecosystem tests" pytest -q -p no:cacheprovider tests/ecosystem
 step "lab tests" pytest -q -p no:cacheprovider lab/tests
 if [ -d tests/integration ]; then
   # Two workers, each with its own lab slot; a file's tests share its module-scoped lab, so whole files go to one worker.

@@ -43,7 +43,7 @@ def measure_up(count, slot):
 def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {platform.platform()}")
-    print("cold build (recorded at first build, per component):")
+    print("first build on this machine, per component (recorded in its .complete stamp; cold only if the Go caches were empty):")
     for component in build.STEPS:
         stamp = paths.component_dir(component) / ".complete"
         secs = json.loads(stamp.read_text()).get("seconds") if stamp.exists() else None

@@ -164,7 +164,10 @@ class Lab:
             self._spawn(state, f"{c.context}/kwok", [
                 str(paths.binary("kwok")), f"--kubeconfig={kc['kwok']}", "--manage-all-nodes=true",
                 f"--cidr={c.pod_cidr}", "--node-ip=127.0.0.1", f"--node-port={c.kwok_port}",
-                f"--server-address=127.0.0.1:{c.kwok_port}", "--enable-crds=PortForward"], d / "kwok.log")
+                f"--server-address=127.0.0.1:{c.kwok_port}", "--enable-crds=PortForward",
+                # Heartbeats through a node Lease: kwok's status updates alone come ~55 s apart, longer than the
+                # node monitor grace period, so the node flapped NotReady and every pod stayed not Ready.
+                "--node-lease-duration-seconds=40"], d / "kwok.log")
             self._kubectl(c, "controller", "apply", "-f", "-", stdin=yaml.safe_dump(self._node(c)))
         for c in clusters:
             self._wait_schedulable(state, c)

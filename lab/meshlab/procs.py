@@ -41,6 +41,8 @@ def stop(records, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(r) for r in live):
         time.sleep(0.1)
+    for r in live:
+        _reap(r["pid"])
     killed = []
     for r in live:
         if alive(r):
@@ -49,6 +51,8 @@ def stop(records, timeout=10.0):
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(alive(r) for r in live):
         time.sleep(0.05)
+    for r in live:
+        _reap(r["pid"])
     return killed
 
 

@@ -60,6 +60,51 @@ class ClusterWatch:
                                                       {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})
             log(f"{self.layout.context}: LoadBalancer {s.metadata.namespace}/{s.metadata.name} -> {ip}")
 
+    # ---- gateway endpoints ---------------------------------------------------------------------------------
+    def gateway_endpoints(self):
+        """Pod IPs are loopback addresses here, which EndpointSlices refuse, so istiod would find no instances for a
+        gateway it deployed (Gateway API: Programmed=False, AddressNotAssigned). A WorkloadEntry per gateway pod (pod
+        labels, pod IP) gives the gateway's Service its instances the way a Service selecting WorkloadEntries does."""
+        try:
+            wles = self.custom.list_cluster_custom_object("networking.istio.io", "v1", "workloadentries",
+                                                          label_selector="app.kubernetes.io/managed-by=meshlab")["items"]
+        except ApiException as e:
+            if e.status == 404:
+                return  # Istio's CRDs are not installed (yet)
+            raise
+        have = {(w["metadata"]["namespace"], w["metadata"]["name"]): w for w in wles}
+        want = {}
+        for svc in self.core.list_service_for_all_namespaces(label_selector="gateway.istio.io/managed").items:
+            if not svc.spec.selector:
+                continue
+            selector = ",".join(f"{k}={v}" for k, v in sorted(svc.spec.selector.items()))
+            for pod in self.core.list_namespaced_pod(svc.metadata.namespace, label_selector=selector).items:
+                if not pod.status.pod_ip or pod.metadata.deletion_timestamp:
+                    continue
+                labels = dict(pod.metadata.labels or {})
+                labels.pop("pod-template-hash", None)
+                spec = {"address": pod.status.pod_ip, "labels": labels,
+                        "serviceAccount": pod.spec.service_account_name or "default"}
+                want[(pod.metadata.namespace, f"meshlab-{pod.metadata.name}")] = spec
+        for (ns, name), spec in want.items():
+            cur = have.get((ns, name))
+            if cur is not None and cur.get("spec") == spec:
+                continue
+            body = {"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
+                    "metadata": {"name": name, "namespace": ns, "labels": dict(MANAGED_BY)}, "spec": spec}
+            if cur is None:
+                self.custom.create_namespaced_custom_object("networking.istio.io", "v1", ns, "workloadentries", body)
+            else:
+                body["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+                self.custom.replace_namespaced_custom_object("networking.istio.io", "v1", ns, "workloadentries", name, body)
+            log(f"{self.layout.context}: gateway pod {ns}/{name[len('meshlab-'):]} -> WorkloadEntry {spec['address']}")
+        for (ns, name) in set(have) - set(want):
+            try:
+                self.custom.delete_namespaced_custom_object("networking.istio.io", "v1", ns, "workloadentries", name)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+
     # ---- istiod --------------------------------------------------------------------------------------------
     def _running(self):
         found = {}
@@ -233,7 +278,7 @@ def main():
     errors = {}
     while not stopping:
         for w in watches:
-            for step in (w.load_balancers, w.istiods):
+            for step in (w.load_balancers, w.istiods, w.gateway_endpoints):
                 try:
                     step()
                     errors.pop((w.layout.context, step.__name__), None)

@@ -94,7 +94,11 @@ def evaluate(clusterz, networkz, expect_synced, expect_gateways):
             problems.append("cluster %s is %s (secret %s): istiod cannot reach or authenticate to its API server"
                             % (cid, row.get("syncStatus"), row.get("secretName")))
     seen = set((g.get("Network"), g.get("Addr")) for g in networkz or [])
+    # A sidecar-mode gateway is listed with its mTLS port (Port, 15443), an ambient one with HBONEPort (15008).
+    ports = set((g.get("Network"), g.get("Addr"), p) for g in networkz or [] for p in (g.get("Port"), g.get("HBONEPort")) if p)
     for gw in expect_gateways:
         if (gw["network"], gw["address"]) not in seen:
             problems.append("no gateway %s for network %s in /debug/networkz" % (gw["address"], gw["network"]))
+        elif gw.get("port") and (gw["network"], gw["address"], gw["port"]) not in ports:
+            problems.append("gateway %s for network %s is not listed with port %s in /debug/networkz" % (gw["address"], gw["network"], gw["port"]))
     return problems

@@ -59,11 +59,19 @@ def fingerprint(value):
     return "<redacted sha256:%s>" % hashlib.sha256(data).hexdigest()[:12]
 
 
-def contains(current, desired, path=()):
+def contains(current, desired, path=(), item_subset=False):
     """True when every field of desired is in current with the same value (dicts compared as subsets, except
-    the exact fields, lists and scalars compared whole)."""
+    the exact fields, lists and scalars compared whole).
+
+    item_subset: for objects the API server fills with defaults inside list items (CRD schemas, Gateway listeners,
+    admission policy rules): a list matches when it has as many items as desired and each item contains the
+    desired one, and a desired None matches a missing key."""
     if isinstance(desired, dict) and isinstance(current, dict) and (not path or path[-1] not in EXACT_FIELDS):
-        return all(k in current and contains(current[k], v, path + (k,)) for k, v in desired.items())
+        return all(contains(current[k], v, path + (k,), item_subset) if k in current else (item_subset and v is None)
+                   for k, v in desired.items())
+    if item_subset and isinstance(desired, list) and isinstance(current, list):
+        return len(current) == len(desired) and all(contains(c, d, path + (i,), item_subset)
+                                                    for i, (c, d) in enumerate(zip(current, desired)))
     return current == desired
 
 
@@ -111,13 +119,14 @@ class Kube(object):
             kw["label_selector"] = label_selector
         return [i.to_dict() for i in self.resource(api_version, kind).get(**kw).items]
 
-    def ensure(self, desired, check_mode=False):
+    def ensure(self, desired, check_mode=False, item_subset=False):
         """Make the object hold the desired fields. Returns a dict: changed, action, before, after (managed
-        fields only, Secret values redacted), and the resulting object as `object` (projected in check mode)."""
+        fields only, Secret values redacted), and the resulting object as `object` (projected in check mode).
+        item_subset: compare lists item by item as subsets (see contains), for kinds the server defaults inside lists."""
         md = desired["metadata"]
         api_version, kind, name, ns = desired["apiVersion"], desired["kind"], md["name"], md.get("namespace")
         current = self.get(api_version, kind, name, ns)
-        if current is not None and contains(current, desired):
+        if current is not None and contains(current, desired, item_subset=item_subset):
             view = managed_view(current, desired)
             return dict(changed=False, action="none", before=redact(view), after=redact(view), object=current)
         if current is None:

@@ -22,6 +22,13 @@ description:
     VirtualService C(istiod-vs) (or C(istiod-vs-<revision>)) with O(expose_istiod).
   - Objects that already match are not written. In check mode nothing is written, and a Service that does not exist
     yet gives an empty address instead of a wait.
+  - With O(kind=gateway_api) (ambient mode), the gateway is instead the Gateway API C(Gateway) C(istio-eastwestgateway)
+    of class C(istio-east-west), as C(samples/multicluster/gen-eastwest-gateway.sh --ambient) renders it (listener
+    C(mesh), port 15008, protocol HBONE, TLS terminated with C(ISTIO_MUTUAL)), labelled with the network (and
+    C(istio.io/rev) with O(revision)). The module applies it, then waits until it is C(Programmed=True) with an address
+    in C(status.addresses), and returns that address. istiod creates the gateway's Deployment and Service (the class
+    exists only when istiod runs with C(AMBIENT_ENABLE_MULTI_NETWORK=true)). Ambient east-west gateways carry only
+    meshed HBONE traffic, so O(expose_services) and O(expose_istiod) do not apply.
 author:
   - meshops.istio maintainers (@meshops)
 extends_documentation_fragment:
@@ -37,9 +44,16 @@ options:
     type: str
     default: istio-system
   service:
-    description: Name of the gateway Service.
+    description: Name of the gateway Service (with O(kind=gateway_api), of the Gateway).
     type: str
     default: istio-eastwestgateway
+  kind:
+    description:
+      - V(service) for a sidecar-mode gateway installed by a chart (the module finds its Service's address).
+      - V(gateway_api) for the ambient east-west Gateway, which the module applies itself.
+    type: str
+    choices: [service, gateway_api]
+    default: service
   revision:
     description: The control plane revision whose istiod is exposed with O(expose_istiod).
     type: str
@@ -52,14 +66,18 @@ options:
     type: bool
     default: false
   address:
-    description: Use this address instead of discovering one (for gateways behind an address Kubernetes does not know).
+    description:
+      - Use this address instead of discovering one (for gateways behind an address Kubernetes does not know).
+      - Not with O(kind=gateway_api), where istiod publishes the Gateway's C(status.addresses) to the other clusters.
     type: str
   wait_timeout:
-    description: Seconds to wait for the gateway's address.
+    description: Seconds to wait for the gateway's address (with O(kind=gateway_api), for C(Programmed=True) and an address).
     type: int
     default: 120
   state:
-    description: V(absent) removes the exposure objects this module applies; the gateway itself belongs to its chart.
+    description:
+      - V(absent) removes the exposure objects this module applies; the gateway itself belongs to its chart.
+      - With O(kind=gateway_api), V(absent) removes the Gateway (istiod then removes its Deployment and Service).
     type: str
     choices: [present, absent]
     default: present
@@ -76,6 +94,14 @@ EXAMPLES = r"""
 - name: The address other networks reach cluster1 by
   ansible.builtin.debug:
     msg: "{{ ew.address }}"
+
+- name: Ambient east-west gateway of cluster2 (Gateway API), once Programmed
+  meshops.istio.eastwest_gateway:
+    context: cluster2
+    network: network2
+    kind: gateway_api
+    wait_timeout: 180
+  register: ew2
 """
 
 RETURN = r"""
@@ -85,10 +111,25 @@ address:
   type: str
   sample: 203.0.113.10
 address_source:
-  description: Where the address came from.
+  description: Where the address came from (V(gatewayStatus) for O(kind=gateway_api)).
   returned: always
   type: str
   sample: loadBalancer
+port:
+  description: The port other networks' traffic enters by (15008, HBONE, for O(kind=gateway_api)).
+  returned: when O(kind=gateway_api)
+  type: int
+  sample: 15008
+wait_seconds:
+  description: How long the module waited for the Gateway to be Programmed with an address (0 when it already was).
+  returned: when O(kind=gateway_api)
+  type: float
+  sample: 2.4
+conditions:
+  description: The Gateway's status conditions at the end (C(type), C(status), C(reason)).
+  returned: when O(kind=gateway_api)
+  type: list
+  elements: dict
 objects:
   description: The exposure objects and what was done to each.
   returned: always
@@ -110,7 +151,7 @@ import json
 import time
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.meshops.istio.plugins.module_utils import kube
+from ansible_collections.meshops.istio.plugins.module_utils import gateway_api, kube
 
 NETWORK_LABEL = "topology.istio.io/network"
 NODE_SELECTOR_ANNOTATION = "traffic.istio.io/nodeSelector"
@@ -170,6 +211,57 @@ def discover_address(k, svc):
     return None, "the LoadBalancer has no ingress address yet"
 
 
+def gateway_api_main(module, k):
+    """kind=gateway_api: apply the ambient east-west Gateway, wait until it is Programmed with an address."""
+    p = module.params
+    ns, name = p["namespace"], p["service"]
+    api_version, kind = gateway_api.API_VERSION, "Gateway"
+    if p["state"] == "absent":
+        gone = k.delete(api_version, kind, name, ns, check_mode=module.check_mode)
+        out = dict(changed=gone, address="", address_source="", port=gateway_api.HBONE_PORT, wait_seconds=0.0, conditions=[],
+                   objects=[dict(kind=kind, name=name, action="delete" if gone else "none")])
+        if module._diff:
+            out["diff"] = dict(before={kind + "/" + name: {"present": gone}}, after={kind + "/" + name: {"present": False}})
+        module.exit_json(**out)
+    if p["address"]:
+        module.fail_json(msg="address cannot be used with kind=gateway_api: istiod tells the other clusters the address in the Gateway's "
+                             "status.addresses; leave the address unset (istio_eastwest_address) for ambient meshes")
+    if p["expose_services"] or p["expose_istiod"]:
+        module.fail_json(msg="an ambient east-west gateway carries only meshed HBONE traffic: it cannot expose services with "
+                             "AUTO_PASSTHROUGH nor istiod (use a sidecar-mode gateway, kind=service, for that)")
+    desired = gateway_api.eastwest_gateway(ns, p["network"], p["revision"], labels=kube.MANAGED_BY)
+    desired["metadata"]["name"] = name
+    try:
+        r = k.ensure(desired, check_mode=module.check_mode, item_subset=True)
+    except kube.KubeError as e:
+        module.fail_json(msg="%s/%s: %s (the Gateway API CRDs must be installed first)" % (ns, name, e))
+    gateway = r["object"] if r["action"] != "create" or not module.check_mode else None
+    started = time.time()
+    ready, address, why = gateway_api.gateway_state(gateway)
+    while not ready and not module.check_mode:
+        if time.time() - started >= p["wait_timeout"]:
+            hint = ""
+            if k.get(api_version, "GatewayClass", gateway_api.EASTWEST_CLASS) is None:
+                hint = ("; GatewayClass %s does not exist: istiod creates it only when it runs in ambient mode with "
+                        "AMBIENT_ENABLE_MULTI_NETWORK=true" % gateway_api.EASTWEST_CLASS)
+            module.fail_json(msg="Gateway %s/%s is not ready after %ss: %s%s" % (ns, name, p["wait_timeout"], why, hint),
+                             conditions=conditions_of(gateway))
+        time.sleep(0.5)
+        gateway = k.get(api_version, kind, name, ns) or gateway
+        ready, address, why = gateway_api.gateway_state(gateway)
+    out = dict(changed=r["changed"], address=address if ready else "", address_source="gatewayStatus" if ready else why,
+               port=gateway_api.HBONE_PORT, wait_seconds=round(time.time() - started, 1) if not module.check_mode else 0.0,
+               conditions=conditions_of(gateway), objects=[dict(kind=kind, name=name, action=r["action"])])
+    if module._diff:
+        out["diff"] = kube.diff_of([dict(r, key="%s/%s" % (kind, name))])
+    module.exit_json(**out)
+
+
+def conditions_of(obj):
+    return [dict(type=c.get("type"), status=c.get("status"), reason=c.get("reason"))
+            for c in ((obj or {}).get("status") or {}).get("conditions") or []]
+
+
 def main():
     spec = kube.auth_argument_spec()
     spec.update(
@@ -182,10 +274,13 @@ def main():
         address=dict(type="str"),
         wait_timeout=dict(type="int", default=120),
         state=dict(type="str", choices=["present", "absent"], default="present"),
+        kind=dict(type="str", choices=["service", "gateway_api"], default="service"),
     )
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     k = kube.Kube(**kube.auth_from_params(p))
+    if p["kind"] == "gateway_api":
+        gateway_api_main(module, k)
     ns = p["namespace"]
     wanted = ([expose_services(ns)] if p["expose_services"] else []) + (expose_istiod(ns, p["revision"]) if p["expose_istiod"] else [])
     results = []

@@ -48,6 +48,11 @@ options:
         description: The gateway's address.
         type: str
         required: true
+      port:
+        description:
+          - The gateway's port, when it matters. It must be listed as the gateway's C(Port) (sidecar mode, 15443) or
+            C(HBONEPort) (ambient, 15008).
+        type: int
   timeout:
     description: Seconds to wait for the expectations. V(0) checks once.
     type: int
@@ -124,7 +129,9 @@ def summary(view):
     """One line a person can read: what this istiod sees."""
     clusters = " ".join("%s=%s%s" % (c.get("id"), c.get("syncStatus"), "" if c.get("secretName") else "(local)")
                         for c in view["clusters"])
-    gateways = " ".join("%s=%s:%s" % (g.get("Network"), g.get("Addr"), g.get("Port")) for g in view["gateways"]) or "none"
+    # An ambient (HBONE) gateway has no mTLS Port, only HBONEPort.
+    gateways = " ".join("%s=%s:%s" % (g.get("Network"), g.get("Addr"), g.get("Port") or ("%s(hbone)" % g["HBONEPort"] if g.get("HBONEPort") else 0))
+                        for g in view["gateways"]) or "none"
     return "%s: clusters %s; gateways %s" % (view["pod"], clusters or "unknown", gateways)
 
 
@@ -135,7 +142,7 @@ def main():
         revision=dict(type="str"),
         expect_synced=dict(type="list", elements="str", default=[]),
         expect_gateways=dict(type="list", elements="dict", default=[], options=dict(
-            network=dict(type="str", required=True), address=dict(type="str", required=True))),
+            network=dict(type="str", required=True), address=dict(type="str", required=True), port=dict(type="int"))),
         timeout=dict(type="int", default=90),
     )
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)

@@ -18,7 +18,7 @@ from conftest import REPO, Lab, run
 EXAMPLES = sorted(p.parent.name for p in (REPO / "inventories").glob("*/hosts.yml"))
 # The lab-only settings taken from `meshlab inventory` (all.vars); mesh settings stay the example's own.
 LAB_VARS = ("kubeconfig", "istio_charts", "istio_helm_binary", "istio_istioctl_binary",
-            "istio_allow_loopback_api_server", "istio_ca_key_size", "istio_remote_pilot_address")
+            "istio_allow_loopback_api_server", "istio_ca_key_size", "istio_remote_pilot_address", "istio_gateway_api_crds")
 # The playbook of an example, by the start of its directory name.
 PLAYBOOKS = (("multi-primary", "multi-primary.yml"), ("primary-remote", "primary-remote.yml"), ("ambient", "ambient.yml"))
 MESH_GROUPS = ("istio_primary", "istio_remote")
@@ -96,7 +96,7 @@ def test_example_converges_with_only_its_contexts_changed(example, fresh_lab, tm
     # The lab's contexts, in the order of its clusters, for the example's hosts in theirs.
     model = next(m for m, dummy in PLAYBOOKS if example.startswith(m))
     playbook = dict(PLAYBOOKS)[model]
-    lab_inv = lab.inventory({"primary-remote": "primary-remote"}.get(model, "multi-primary"), tmp_path / "lab-inventory.yml",
+    lab_inv = lab.inventory({"primary-remote": "primary-remote", "ambient": "ambient"}.get(model, "multi-primary"), tmp_path / "lab-inventory.yml",
                             tmp_path / "unused-ca")
     lab_contexts = sorted(hv["kube_context"] for group in lab_inv["all"]["children"].values() for hv in group["hosts"].values())
     before = ansible_inventory(source)

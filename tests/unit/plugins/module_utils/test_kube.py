@@ -41,3 +41,25 @@ def test_merged_and_diff():
     assert merged == {"metadata": {"labels": {"a": "1", "b": "2"}}, "data": {"y": "2"}}
     diff = kube.diff_of([{"changed": True, "key": "k", "before": 1, "after": 2}, {"changed": False, "key": "n", "before": 0, "after": 0}])
     assert diff == {"before": {"k": 1}, "after": {"k": 2}}
+
+
+def test_contains_item_subset_allows_server_defaults_inside_lists():
+    # A Gateway listener as the API server returns it (allowedRoutes defaulted), and a CRD-like nested list.
+    current = {"spec": {"listeners": [{"name": "mesh", "port": 15008, "allowedRoutes": {"namespaces": {"from": "Same"}}}],
+                        "required": ["a", "b"]}, "metadata": {"labels": {"x": "1"}}}
+    desired = {"spec": {"listeners": [{"name": "mesh", "port": 15008}], "required": ["a", "b"]}}
+    assert not kube.contains(current, desired), "lists compare whole by default"
+    assert kube.contains(current, desired, item_subset=True)
+    assert not kube.contains(current, {"spec": {"listeners": [{"name": "mesh", "port": 15009}]}}, item_subset=True)
+    assert not kube.contains(current, {"spec": {"listeners": []}}, item_subset=True), "an item more or less is a difference"
+    assert not kube.contains(current, {"spec": {"required": ["a"]}}, item_subset=True)
+    assert not kube.contains(current, {"spec": {"required": ["b", "a"]}}, item_subset=True), "order matters"
+    # A manifest's explicit null (e.g. conditions: null) matches a field the server leaves out.
+    assert kube.contains(current, {"spec": {"missing": None}}, item_subset=True)
+    assert not kube.contains(current, {"spec": {"missing": None}})
+    assert not kube.contains(current, {"spec": {"missing": {}}}, item_subset=True)
+
+
+def test_contains_item_subset_keeps_exact_fields_exact():
+    current = {"data": {"k": "v", "extra": "e"}}
+    assert not kube.contains(current, {"data": {"k": "v"}}, item_subset=True)

@@ -50,6 +50,10 @@ def two_networks():
     return {'c2': {'istio_network': 'network2'}}
 
 
+# An Istio release whose Gateway API version the topology knows (1.30 pins v1.5.1).
+AMBIENT = {'istio_version': '1.30.0'}
+
+
 # --- the error table ----------------------------------------------------------------------------
 
 # id, model, inventory kwargs, expected host (None = mesh), expected field, fragment of the message
@@ -116,9 +120,29 @@ ERRORS = [
     ('primary-cluster-type', 'primary_remote', dict(primaries=('c1',), remotes=('r1',), hostvars={'r1': {'istio_primary_cluster': ['c1']}}),
      'r1', 'istio_primary_cluster', 'must be a string, got list'),
     ('remote-in-multi-primary', 'multi_primary', dict(remotes=('r1',)), 'r1', 'group', 'use playbooks/primary-remote.yml'),
-    ('remote-in-ambient', 'ambient', dict(remotes=('r1',), hostvars=two_networks()), 'r1', 'group', 'Istio ambient multicluster supports multi-primary only'),
+    ('remote-in-ambient', 'ambient', dict(remotes=('r1',), common=AMBIENT, hostvars=two_networks()), 'r1', 'group',
+     'Istio ambient multicluster supports multi-primary only'),
     ('ambient-too-old', 'ambient', dict(common={'istio_version': '1.26.3'}, hostvars=two_networks()), None, 'istio_version',
      'set istio_version to 1.27.0 or later'),
+    ('ambient-istioctl', 'ambient', dict(common=dict(AMBIENT, istio_install_method='istioctl'), hostvars=two_networks()), None,
+     'istio_install_method', 'set istio_install_method to helm'),
+    ('ambient-gateway-api-unknown-release', 'ambient', dict(common={'istio_version': '1.31.0'}, hostvars=two_networks()), None,
+     'istio_gateway_api_crds', "Istio 1.31.0 is not in this collection's table of Gateway API versions (Istio 1.27, 1.28, 1.29, 1.30)"),
+    ('ambient-gateway-api-no-istio-version', 'ambient', dict(hostvars=two_networks()), None, 'istio_gateway_api_crds', 'istio_version is not set'),
+    ('gateway-api-version-invalid', 'ambient', dict(common=dict(AMBIENT, istio_gateway_api_version='latest'), hostvars=two_networks()), None,
+     'istio_gateway_api_version', 'set istio_gateway_api_version to e.g. v1.5.1'),
+    ('gateway-api-version-float', 'ambient', dict(common=dict(AMBIENT, istio_gateway_api_version=1.5), hostvars=two_networks()), None,
+     'istio_gateway_api_version', "quote it, e.g. istio_gateway_api_version: 'v1.5.1'"),
+    ('gateway-api-version-too-old', 'ambient', dict(common=dict(AMBIENT, istio_gateway_api_version='v0.8.1'), hostvars=two_networks()), None,
+     'istio_gateway_api_version', 'served from Gateway API v1.0.0 on; set istio_gateway_api_version to the version Istio pins (v1.5.1)'),
+    ('gateway-api-crds-relative', 'ambient', dict(common=dict(AMBIENT, istio_gateway_api_crds='crds/standard'), hostvars=two_networks()), None,
+     'istio_gateway_api_crds', 'relative path'),
+    ('gateway-api-crds-scheme', 'ambient',
+     dict(common=dict(AMBIENT, istio_gateway_api_crds='git://github.com/kubernetes-sigs/gateway-api'), hostvars=two_networks()), None,
+     'istio_gateway_api_crds', 'kubectl kustomize <source> > crds.yaml'),
+    ('gateway-api-crds-differ', 'ambient', dict(common=AMBIENT, hostvars={'c1': {'istio_gateway_api_crds': '/a'},
+                                                                          'c2': {'istio_network': 'network2', 'istio_gateway_api_crds': '/b'}}),
+     'c2', 'istio_gateway_api_crds', "'/b' differs from '/a' on host c1"),
     ('version-unparsable', 'multi_primary', dict(common={'istio_version': 'latest'}), None, 'istio_version', 'X.Y[.Z][-suffix]'),
     ('version-v-prefix', 'multi_primary', dict(common={'istio_version': 'v1.31.0'}), None, 'istio_version', 'not an Istio version'),
     ('version-float', 'multi_primary', dict(common={'istio_version': 1.3}), None, 'istio_version', "quote it, e.g. istio_version: '1.31.0'"),
@@ -233,7 +257,8 @@ def test_non_loopback_api_server_needs_no_flag():
 
 @pytest.mark.parametrize('version', ['1.27.0', '1.27', '1.31.0-alpha.xyz', '1.28.1'])
 def test_ambient_accepts_supported_versions(version):
-    assert plan('ambient', common={'istio_version': version}, hostvars=two_networks())['version'] == version
+    common = {'istio_version': version, 'istio_gateway_api_version': 'v1.5.1'}
+    assert plan('ambient', common=common, hostvars=two_networks())['version'] == version
 
 
 @pytest.mark.parametrize('value', [None, ''])
@@ -457,8 +482,49 @@ def test_ambient_two_networks():
         }
 
 
+@pytest.mark.parametrize('istio, pinned', [('1.27.3', 'v1.3.0'), ('1.28.0', 'v1.4.0'), ('1.29.2', 'v1.4.0'), ('1.30.0', 'v1.5.1'),
+                                           ('1.30.1-rc.0', 'v1.5.1')])
+def test_ambient_gateway_api_follows_the_istio_release(istio, pinned):
+    result = plan('ambient', common={'istio_version': istio}, hostvars=two_networks())
+    assert result['gateway_api'] == {
+        'version': pinned, 'crds': 'https://github.com/kubernetes-sigs/gateway-api/releases/download/%s/standard-install.yaml' % pinned}
+    assert result['warnings'] == []
+
+
+def test_ambient_gateway_api_version_given():
+    result = plan('ambient', common={'istio_version': '1.31.0', 'istio_gateway_api_version': '1.6.0'}, hostvars=two_networks())
+    assert result['gateway_api'] == {
+        'version': 'v1.6.0', 'crds': 'https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.0/standard-install.yaml'}
+
+
+@pytest.mark.parametrize('crds', ['/srv/gateway-api/standard', '~/crds.yaml', 'https://mirror.example.com/gateway-api/v1.5.1/standard-install.yaml',
+                                  'HTTP://mirror.example.com/crds.yaml'])
+def test_ambient_gateway_api_source_given(crds):
+    result = plan('ambient', common=dict(AMBIENT, istio_gateway_api_crds=crds), hostvars=two_networks())
+    # The version stays known (the release's pin), so the CRDs' bundle version can be checked against it.
+    assert result['gateway_api'] == {'version': 'v1.5.1', 'crds': crds}
+
+
+def test_ambient_gateway_api_older_than_pinned_warns():
+    result = plan('ambient', common=dict(AMBIENT, istio_gateway_api_version='v1.4.0'), hostvars=two_networks())
+    assert result['gateway_api']['version'] == 'v1.4.0'
+    assert result['warnings'] == ['istio_gateway_api_version v1.4.0 is older than v1.5.1, the Gateway API version Istio 1.30.0 is built '
+                                  'against; istiod may need fields those CRDs lack']
+
+
+@pytest.mark.parametrize('model', ['multi_primary', 'primary_remote'])
+def test_gateway_api_only_for_ambient(model):
+    assert plan(model, common={'istio_gateway_api_crds': '/opt/crds', 'istio_version': '1.31.0'})['gateway_api'] is None
+
+
+def test_gateway_api_version_order():
+    parse = topology.parse_gateway_api_version
+    assert parse('v1.5.0-dev') < parse('v1.5.0') < parse('1.5.1') < parse('v1.10.0')
+    assert parse('v1.5') is None and parse('latest') is None and parse(None) is None
+
+
 def test_ambient_single_network_warns():
-    result = plan('ambient')
+    result = plan('ambient', common=AMBIENT)
     assert result['multi_network'] is False
     assert len(result['warnings']) == 1
     assert 'single network (network1)' in result['warnings'][0]
@@ -466,7 +532,9 @@ def test_ambient_single_network_warns():
 
 
 def test_ambient_without_version_is_not_gated():
-    assert plan('ambient', hostvars=two_networks())['version'] is None
+    result = plan('ambient', common={'istio_gateway_api_crds': '/opt/crds'}, hostvars=two_networks())
+    assert result['version'] is None
+    assert result['gateway_api'] == {'version': None, 'crds': '/opt/crds'}
 
 
 def test_revision_in_values():
@@ -481,7 +549,7 @@ def test_revision_in_values():
 
 
 def test_revision_in_ambient_values():
-    install = plan('ambient', common={'istio_revision': 'canary'}, hostvars=two_networks())['clusters']['c1']['install']
+    install = plan('ambient', common=dict(AMBIENT, istio_revision='canary'), hostvars=two_networks())['clusters']['c1']['install']
     assert install['istiod']['revision'] == install['cni']['revision'] == install['ztunnel']['revision'] == 'canary'
     assert 'revision' not in install['base']
 
@@ -524,7 +592,7 @@ SCENARIOS = {
     'mixed': dict(model='primary_remote', primaries=('c1', 'c2'), remotes=('r1', 'r2'), hostvars={
         'r1': {'istio_primary_cluster': 'c1'}, 'r2': {'istio_primary_cluster': 'c2', 'istio_network': 'network2'},
         'c2': {'istio_network': 'network2'}}),
-    'ambient': dict(model='ambient', hostvars=two_networks(), common={'istio_revision': 'rev1'}),
+    'ambient': dict(model='ambient', hostvars=two_networks(), common=dict(AMBIENT, istio_revision='rev1')),
 }
 
 
@@ -538,7 +606,8 @@ def test_json_round_trip(name):
 def test_plan_keys(name):
     result = plan(**SCENARIOS[name])
     assert set(result) == {'model', 'mesh_id', 'namespace', 'revision', 'install_method', 'version', 'multi_network',
-                           'allow_loopback_api_server', 'token', 'networks', 'primaries', 'remotes', 'warnings', 'clusters'}
+                           'allow_loopback_api_server', 'token', 'gateway_api', 'networks', 'primaries', 'remotes', 'warnings', 'clusters'}
+    assert (result['gateway_api'] is None) == (result['model'] != 'ambient')
     for cluster in result['clusters'].values():
         assert set(cluster) == {'host', 'cluster_id', 'role', 'network', 'context', 'kubeconfig', 'api_server', 'connection', 'primary', 'remotes',
                                 'eastwest_gateway', 'expose_services', 'expose_istiod', 'secret_consumers', 'secrets_held',
