@@ -1,6 +1,7 @@
 """Integration tests run the collection's playbooks against a real meshlab (real API servers, real istiod)."""
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -20,6 +21,19 @@ def run(*cmd, env=None, check=True, timeout=900, cwd=REPO):
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def changed_tasks(stdout):
+    """Sorted (host, task) pairs the default callback printed as changed."""
+    out, task = [], None
+    for line in stdout.splitlines():
+        m = re.match(r"TASK \[(.*)\] \**$", line)
+        if m:
+            task = m.group(1)
+        m = re.match(r"changed: \[([^\]]+)\]", line)
+        if m:
+            out.append((m.group(1), task))
+    return sorted(out)
 
 
 class Lab:

@@ -2,28 +2,14 @@
 verifies (every istiod sees the other cluster synced and the other network's gateway), a re-run changes and
 writes nothing (istioctl install is not run again)."""
 import json
-import re
 
 import pytest
 import yaml
 
-from conftest import run
+from conftest import changed_tasks, run
 
 MODEL = "multi-primary-multi-network"
 TASK = "meshops.istio.control_plane : Install the control plane with istioctl (IstioOperator; only when it changed)"
-
-
-def changed_tasks(stdout):
-    """Sorted (host, task) pairs the default callback printed as changed."""
-    out, task = [], None
-    for line in stdout.splitlines():
-        m = re.match(r"TASK \[(.*)\] \**$", line)
-        if m:
-            task = m.group(1)
-        m = re.match(r"changed: \[([^\]]+)\]", line)
-        if m:
-            out.append((m.group(1), task))
-    return sorted(out)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import cluster_snapshot
-from conftest import REPO, run
+from conftest import REPO, changed_tasks, run
 
 # (lab inventory model, install playbook, extra arguments of every playbook run)
 MODELS = {
@@ -22,19 +22,6 @@ MODELS = {
 }
 PURGE = ("-e", "istio_purge_crds=true")
 USER_OBJECT = "not-istios"
-
-
-def changed_tasks(stdout):
-    """Sorted (host, task) pairs the default callback printed as changed (one per loop item)."""
-    out, task = [], None
-    for line in stdout.splitlines():
-        m = re.match(r"TASK \[(.*)\] \**$", line)
-        if m:
-            task = m.group(1)
-        m = re.match(r"changed: \[([^\]]+)\]", line)
-        if m:
-            out.append((m.group(1), task))
-    return sorted(out)
 
 
 def multicluster_secrets(lab):
