@@ -6,12 +6,11 @@ takes ~20 min); the warm build is measured now (it must be a no-op).
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from meshlab import build, lab as labmod, paths, procs, versions
+from meshlab import build, lab as labmod, paths, versions
 
 
 def rss_kib(pid):

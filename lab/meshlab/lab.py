@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
 import sys
 import time
 import urllib.request
@@ -193,7 +194,6 @@ class Lab:
                            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}}}
 
     def _kubectl(self, c, identity, *args, stdin=None):
-        import subprocess
         cmd = [str(paths.binary("kubectl")), f"--kubeconfig={self.home / c.name / (identity + '.kubeconfig')}", *args]
         proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
         if proc.returncode != 0:

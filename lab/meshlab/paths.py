@@ -44,4 +44,4 @@ def gateway_api_crds_dir() -> Path:
 
 
 def default_home(slot: int) -> Path:
-    return Path(os.environ.get("MESHLAB_HOME") or (f"/tmp/meshlab" if slot == 0 else f"/tmp/meshlab-s{slot}"))
+    return Path(os.environ.get("MESHLAB_HOME") or ("/tmp/meshlab" if slot == 0 else f"/tmp/meshlab-s{slot}"))

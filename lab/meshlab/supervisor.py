@@ -3,6 +3,7 @@ istiod (pilot-discovery) outside the cluster for every istiod Deployment, as the
 
 Run as `python -m meshlab.supervisor <home>`; `meshlab up` starts it and `meshlab down` stops it by pid.
 """
+import base64
 import hashlib
 import json
 import os
@@ -186,7 +187,6 @@ class ClusterWatch:
         if wd.exists():
             shutil.rmtree(wd)
         (wd / "etc" / "cacerts").mkdir(parents=True)
-        import base64
         for k, v in spec["cacerts"].items():
             if k in CACERTS_KEYS:
                 (wd / "etc" / "cacerts" / k).write_bytes(base64.b64decode(v))

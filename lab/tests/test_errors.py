@@ -1,5 +1,4 @@
 """Bad input gets a clear error and leaves nothing running."""
-import os
 import socket
 import stat
 

@@ -5,17 +5,8 @@ import json
 import time
 import urllib.request
 
-import pytest
-
-from meshlab import procs
+from meshlab import paths, procs
 from conftest import wait_for
-
-CHARTS = None
-
-
-def charts():
-    from meshlab import paths
-    return paths.charts_dir()
 
 
 def test_up_gives_reachable_clusters_with_one_node_each(lab):
@@ -60,9 +51,9 @@ def test_load_balancer_service_gets_a_loopback_address(lab):
 def _install_istiod(lab, ctx, cluster_id, network):
     lab.kubectl(ctx, "create", "namespace", "istio-system")
     lab.kubectl(ctx, "label", "namespace", "istio-system", f"topology.istio.io/network={network}")
-    lab.helm(ctx, "install", "istio-base", str(charts() / "base"), "-n", "istio-system",
+    lab.helm(ctx, "install", "istio-base", str(paths.charts_dir() / "base"), "-n", "istio-system",
              "--set", "defaultRevision=default")
-    lab.helm(ctx, "install", "istiod", str(charts() / "istio-control" / "istio-discovery"), "-n", "istio-system",
+    lab.helm(ctx, "install", "istiod", str(paths.charts_dir() / "istio-control" / "istio-discovery"), "-n", "istio-system",
              "--wait", "--timeout", "90s", "--set", "global.meshID=mesh1",
              "--set", f"global.multiCluster.clusterName={cluster_id}", "--set", f"global.network={network}")
 
