@@ -54,6 +54,11 @@ def cmd_env(args):
     print(f"export MESHLAB_GATEWAY_API_CRDS={paths.gateway_api_crds_dir()}")
 
 
+def cmd_openshift(args):
+    c = _lab(args).openshift(args.cluster)
+    print(f"{c.context}: serves the OpenShift API groups (config, security, route.openshift.io; k8s.cni.cncf.io)")
+
+
 def cmd_mark(_args):
     print(audit.mark())
 
@@ -114,6 +119,9 @@ def parser():
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
     sub.add_parser("env", help="shell exports for the lab").set_defaults(func=cmd_env)
+    o = sub.add_parser("openshift", help="make one cluster serve the OpenShift API groups (CRDs), for detection")
+    o.add_argument("--cluster", type=int, required=True, help="cluster number (1-based)")
+    o.set_defaults(func=cmd_openshift)
     sub.add_parser("mark", help="print a MARK meaning 'from now on'").set_defaults(func=cmd_mark)
     w = sub.add_parser("writes", help="write requests by the admin identity, per cluster")
     w.add_argument("--since", help="a MARK from `meshlab mark`")

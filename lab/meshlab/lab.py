@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from . import layout as lay, paths, pki, procs
+from . import layout as lay, openshift, paths, pki, procs
 
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -192,6 +192,22 @@ class Lab:
                                         "topology.kubernetes.io/zone": f"zone{c.index}"}},
                 "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
                            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}}}
+
+    def openshift(self, index, version="4.20.0"):
+        """Serve the OpenShift API groups in cluster `index` (1-based), so OpenShift detection is real."""
+        state = self.state()
+        if state is None:
+            raise LabError("no lab here; run `meshlab up` first")
+        found = [c for c in self.clusters(state) if c.index == index]
+        if not found:
+            raise LabError(f"no cluster {index} in this lab (it has {len(self.clusters(state))})")
+        c = found[0]
+        crds = openshift.crds()
+        self._kubectl(c, "controller", "apply", "-f", "-", stdin=yaml.safe_dump_all(crds))
+        for crd in crds:
+            self._kubectl(c, "controller", "wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}")
+        self._kubectl(c, "controller", "apply", "-f", "-", stdin=yaml.safe_dump_all(openshift.objects(version)))
+        return c
 
     def _kubectl(self, c, identity, *args, stdin=None):
         cmd = [str(paths.binary("kubectl")), f"--kubeconfig={self.home / c.name / (identity + '.kubeconfig')}", *args]

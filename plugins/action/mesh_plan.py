@@ -16,7 +16,7 @@ from ansible_collections.meshops.istio.plugins.module_utils import topology
 HOST_VARS = ('kube_context', 'kubeconfig', 'istio_cluster_id', 'istio_network', 'istio_api_server', 'istio_primary_cluster', 'istio_remote_pilot_address',
              'istio_mesh_id', 'istio_version', 'istio_install_method', 'istio_revision', 'istio_system_namespace',
              'istio_allow_loopback_api_server', 'istio_token_type', 'istio_token_expiration', 'istio_gateway_api_version',
-             'istio_gateway_api_crds')
+             'istio_gateway_api_crds', 'istio_platform')
 
 
 class ActionModule(ActionBase):

@@ -34,9 +34,11 @@ Plan shape (returned by ``plan_mesh``)::
           'secrets_held': [cluster_ids],   # remote secrets this cluster holds (sorted)
           'namespace_labels': {'topology.istio.io/network': network},
           'namespace_annotations': {} | {'topology.istio.io/controlPlaneClusters': primary cluster id},
+          'platform': 'kubernetes' | 'openshift' | None,  # None until preflight detects it (istio_platform: auto)
           'install': {                     # Helm values per chart; also IstioOperator spec.values
             'profile': 'default' | 'remote' | 'ambient',
             'base': dict, 'istiod': dict, 'cni': dict | None, 'ztunnel': dict | None,
+            'node_namespace': str,         # where istio-cni and ztunnel go (kube-system on OpenShift)
           },
         },
       },
@@ -78,6 +80,9 @@ TOKEN_TYPES = ('secret', 'token_request')
 DEFAULT_TOKEN_EXPIRATION = 86400 * 30
 MIN_TOKEN_EXPIRATION = 600
 AMBIENT_MIN_VERSION = (1, 27)
+PLATFORMS = ('auto', 'kubernetes', 'openshift')
+# OpenShift admits privileged node agents (istio-cni, ztunnel) only in kube-system (the charts' openshift profile).
+OPENSHIFT_NODE_NAMESPACE = 'kube-system'
 # The sigs.k8s.io/gateway-api version in each Istio release's go.mod: the Gateway API CRDs that release is built and
 # tested against (ambient needs them before istiod). Later releases: istio_gateway_api_version or istio_gateway_api_crds.
 GATEWAY_API_PINS = {(1, 27): 'v1.3.0', (1, 28): 'v1.4.0', (1, 29): 'v1.4.0', (1, 30): 'v1.5.1'}
@@ -407,6 +412,13 @@ def _read_cluster(name, hostvars, role, settings, problems):
     network = _network(name, hostvars.get('istio_network'), problems)
     # On a primary: how its remotes reach its istiod; on a remote: its own override.
     pilot = _optional_str(problems, name, 'istio_remote_pilot_address', hostvars.get('istio_remote_pilot_address'), 'istiod.example.com')
+    platform = hostvars.get('istio_platform')
+    if platform in (None, ''):
+        platform = 'auto'
+    elif platform not in PLATFORMS:
+        problems.append(Problem(name, 'istio_platform', '%r is not one of %s; leave it unset (auto: preflight detects OpenShift) or set '
+                                'one of them' % (platform, ', '.join(PLATFORMS))))
+        platform = 'auto'
     return {
         'host': name,
         'cluster_id': cluster_id,
@@ -418,6 +430,7 @@ def _read_cluster(name, hostvars, role, settings, problems):
         # How other clusters' tasks address this one (e.g. the consumers of a remote secret).
         'connection': {'name': name, 'context': context, 'kubeconfig': kubeconfig, 'namespace': settings['namespace']},
         'remote_pilot_address': pilot,
+        'platform': None if platform == 'auto' else platform,
     }
 
 
@@ -592,6 +605,8 @@ def _build_plan(model, settings, clusters, primaries, remotes, controller, warni
             'namespace_annotations': {CONTROL_PLANE_CLUSTERS_ANNOTATION: clusters[primary]['cluster_id']} if primary else {},
             'install': _install_values(model, settings, cluster, bool(my_remotes), pilot[name] or pilot.get(primary)),
         })
+        if cluster['platform']:
+            apply_platform(cluster, cluster['platform'])
     return {
         'model': model,
         'mesh_id': settings['mesh_id'],
@@ -640,7 +655,34 @@ def _install_values(model, settings, cluster, controls_remotes, pilot_address):
         for values in (istiod, cni, ztunnel):
             if values is not None:
                 values['revision'] = settings['revision']
-    return {'profile': profile, 'base': base, 'istiod': istiod, 'cni': cni, 'ztunnel': ztunnel}
+    return {'profile': profile, 'base': base, 'istiod': istiod, 'cni': cni, 'ztunnel': ztunnel, 'node_namespace': settings['namespace']}
+
+
+def apply_platform(cluster, platform):
+    """Set the cluster's platform and the chart values it needs (in place).
+
+    OpenShift: every chart gets ``global.platform: openshift``, which selects the charts' own openshift profile (multus
+    CNI, ``pilot.cni.enabled``, SELinux type, ``trustedZtunnelNamespace``); sidecars there need the istio-cni node agent
+    (OpenShift's SCCs refuse the privileged istio-init container), which the charts grant the ``privileged`` SCC when
+    the platform is openshift; node agents go to kube-system. ztunnel's RBAC template reads the top-level ``platform``.
+    """
+    cluster['platform'] = platform
+    if platform != 'openshift':
+        return cluster
+    install = cluster['install']
+    if install['cni'] is None:
+        install['cni'] = {}
+        revision = install['istiod'].get('revision')
+        if revision:
+            install['cni']['revision'] = revision
+    for chart in ('base', 'istiod', 'cni', 'ztunnel'):
+        values = install[chart]
+        if values is not None:
+            values.setdefault('global', {})['platform'] = platform
+    if install['ztunnel'] is not None:
+        install['ztunnel']['platform'] = platform
+    install['node_namespace'] = OPENSHIFT_NODE_NAMESPACE
+    return cluster
 
 
 MIN_KUBERNETES = (1, 29)
@@ -672,6 +714,13 @@ def check_live(plan, facts, min_kubernetes=MIN_KUBERNETES):
                                         'istio_api_server to the URL other clusters reach it by' % (cluster['context'], fact.get('server'), reason)))
             else:
                 cluster['api_server'] = fact['server']
+        detected = 'openshift' if fact.get('openshift') else 'kubernetes'
+        if cluster['platform'] is None:
+            apply_platform(cluster, detected)
+        elif cluster['platform'] != detected:
+            problems.append(Problem(name, 'istio_platform', '%r, but the cluster %s; remove istio_platform (auto detects it) or fix the '
+                                    'context' % (cluster['platform'], 'serves OpenShift\'s config.openshift.io API group'
+                                                 if detected == 'openshift' else 'does not serve OpenShift\'s config.openshift.io API group')))
     if problems:
         raise MeshError(problems)
     return plan

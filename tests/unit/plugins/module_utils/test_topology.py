@@ -380,7 +380,7 @@ def test_multi_primary_one_network():
             'base': {},
             'istiod': {'global': {'meshID': 'mesh1', 'multiCluster': {'clusterName': name}, 'network': 'network1'}},
             'cni': None,
-            'ztunnel': None,
+            'ztunnel': None, 'node_namespace': 'istio-system',
         }
 
 
@@ -418,7 +418,7 @@ def test_primary_remote_one_network():
         'base': {'global': {'externalIstiod': True}},
         'istiod': {'global': {'meshID': 'mesh1', 'multiCluster': {'clusterName': 'c1'}, 'network': 'network1', 'externalIstiod': True}},
         'cni': None,
-        'ztunnel': None,
+        'ztunnel': None, 'node_namespace': 'istio-system',
     }
     assert remote['install'] == {
         'profile': 'remote',
@@ -430,7 +430,7 @@ def test_primary_remote_one_network():
             'istiodRemote': {'injectionPath': '/inject/cluster/c2/net/network1'},
         },
         'cni': None,
-        'ztunnel': None,
+        'ztunnel': None, 'node_namespace': 'istio-system',
     }
 
 
@@ -478,7 +478,7 @@ def test_ambient_two_networks():
             'istiod': {'profile': 'ambient', 'env': {'AMBIENT_ENABLE_MULTI_NETWORK': 'true'},
                        'global': {'meshID': 'mesh1', 'multiCluster': {'clusterName': name}, 'network': network}},
             'cni': {'profile': 'ambient'},
-            'ztunnel': {'multiCluster': {'clusterName': name}, 'global': {'network': network}},
+            'ztunnel': {'multiCluster': {'clusterName': name}, 'global': {'network': network}}, 'node_namespace': 'istio-system',
         }
 
 
@@ -611,10 +611,10 @@ def test_plan_keys(name):
     for cluster in result['clusters'].values():
         assert set(cluster) == {'host', 'cluster_id', 'role', 'network', 'context', 'kubeconfig', 'api_server', 'connection', 'primary', 'remotes',
                                 'eastwest_gateway', 'expose_services', 'expose_istiod', 'secret_consumers', 'secrets_held',
-                                'namespace_labels', 'namespace_annotations', 'install'}
+                                'namespace_labels', 'namespace_annotations', 'platform', 'install'}
         assert cluster['connection'] == {'name': cluster['host'], 'context': cluster['context'], 'kubeconfig': cluster['kubeconfig'],
                                          'namespace': result['namespace']}
-        assert set(cluster['install']) == {'profile', 'base', 'istiod', 'cni', 'ztunnel'}
+        assert set(cluster['install']) == {'profile', 'base', 'istiod', 'cni', 'ztunnel', 'node_namespace'}
 
 
 @pytest.mark.parametrize('name', sorted(SCENARIOS))
