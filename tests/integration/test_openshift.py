@@ -2,7 +2,7 @@
 real. A two-network multi-primary mesh gives that cluster the openshift platform (istio-cni in kube-system with the SCC
 grant, multus' NetworkAttachmentDefinition, istiod injecting for CNI) and leaves cluster 1 a plain Kubernetes one;
 a re-run writes nothing; a platform the inventory declares against what the cluster serves stops the run in preflight;
-the uninstall returns both clusters to their objects before the install."""
+the uninstall returns both clusters to their objects before the install; the same with istioctl."""
 import json
 
 import pytest
@@ -87,3 +87,17 @@ def test_uninstall_leaves_both_clusters_as_they_were(mesh):
     lab.playbook("uninstall.yml", mesh["inv"], *PURGE, check=True)
     after = cluster_snapshot.take(mesh["contexts"], env=lab.env)
     assert cluster_snapshot.compare(mesh["before"], after) == {}
+
+
+def test_istioctl_installs_istio_cni_as_the_iop_component_in_kube_system(mesh):
+    lab, (c1, c2) = mesh["lab"], mesh["contexts"]
+    istioctl = ("-e", "istio_install_method=istioctl")
+    lab.playbook("multi-primary.yml", mesh["inv"], *istioctl, check=True)
+    ds = kubectl_json(lab, c2, "-n", "kube-system", "get", "daemonset", "istio-cni-node")
+    assert ds["metadata"]["labels"].get("operator.istio.io/component") == "Cni", ds["metadata"]["labels"]
+    assert any(r.get("resources") == ["securitycontextconstraints"] and r.get("verbs") == ["use"]
+               for r in kubectl_json(lab, c2, "get", "clusterrole", "istio-cni")["rules"])
+    assert injector_values(lab, c2)["global"]["platform"] == "openshift"
+    assert kubectl_json(lab, c1, "get", "daemonsets", "-A")["items"] == []
+    lab.playbook("uninstall.yml", mesh["inv"], *istioctl, *PURGE, check=True)
+    assert cluster_snapshot.compare(mesh["before"], cluster_snapshot.take(mesh["contexts"], env=lab.env)) == {}
