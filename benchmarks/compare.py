@@ -120,7 +120,7 @@ class Run:
 
     def slowest_tasks(self, n=8):
         # profile_tasks prints "<task> ---- 12.34s" lines at the end.
-        rows = re.findall(r"^(.*?) -{3,} (\d+\.\d+)s$", self.stdout, re.M)
+        rows = re.findall(r"^(.*?) -+ (\d+\.\d+)s$", self.stdout, re.M)
         return [(name.strip(), float(s)) for name, s in rows][:n]
 
 

@@ -276,7 +276,8 @@ The same data: <a href="mesh-report.json">mesh-report.json</a>.</p>
 <div id="topology">%(svg)s</div>
 <h2>Problems</h2><ul class="problems">%(problems)s</ul>
 <h2>Clusters</h2>
-<table><tr><th>cluster</th><th>network</th><th>role</th><th>API server</th><th>east-west gateway</th><th>istiod sync</th><th>remote secrets held (sync; token)</th></tr>
+<table><tr><th>cluster</th><th>network</th><th>role</th><th>API server</th><th>east-west gateway</th><th>istiod sync</th>
+<th>remote secrets held (sync; token)</th></tr>
 %(rows)s</table>
 <script type="application/json" id="report-data">%(json)s</script>
 </body></html>

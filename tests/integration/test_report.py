@@ -145,9 +145,11 @@ def test_picture_in_a_real_browser(lab, mesh):
     # Two primary boxes (at least 350x100 px each) and the network groups around them are really painted.
     assert colours.get(PRIMARY_FILL, 0) > 2 * 300 * 60, colours.get(PRIMARY_FILL, 0)
     assert colours.get(NETWORK_FILL, 0) > 2 * 20 * 100, colours.get(NETWORK_FILL, 0)
-    # Green arrows and status text (synced): many pixels close to the "synced" colour, none close to "problem".
+
+    # Green arrows and status text (synced): many pixels close to the "synced" colour, few close to "problem".
     def near(px, ref, tol=40):
         return all(abs(a - b) <= tol for a, b in zip(px, ref))
+
     green = sum(n for px, n in colours.items() if near(px, (0x2e, 0x9d, 0x4c)))
     red = sum(n for px, n in colours.items() if near(px, (0xd0, 0x34, 0x2c), 25))
     assert green > 300, green
