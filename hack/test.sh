@@ -11,6 +11,18 @@ step() {
   echo "=== $name"
   if "$@"; then echo "=== $name: ok ($((SECONDS - t0))s)"; else echo "=== $name: FAILED ($((SECONDS - t0))s)"; failed+=("$name"); fi
 }
+# tests/integration/test_report.py takes a real headless screenshot of the mesh report with Chromium: install it when
+# it is missing and this run may (root with apt-get); otherwise that one check skips and says why.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || {
+      apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+  else
+    echo "chromium is missing and cannot be installed here (needs root and apt-get): the report screenshot test will skip"
+  fi
+}
+step "chromium for the report test" ensure_chromium
 step "ansible-test sanity" bash hack/ansible-test.sh sanity
 step "ansible-test units" bash hack/ansible-test.sh units
 step "ansible-lint" bash hack/ansible-test.sh lint

@@ -137,3 +137,20 @@ def same_except_token(a, b):
         except (KeyError, IndexError, TypeError, AttributeError):
             return False
     return a2 == b2
+
+
+def describe_kubeconfig(kubeconfig):
+    """What a report may say about a remote secret's kubeconfig: server, kind of credential and token expiry.
+    Never the token. A TokenRequest token carries an exp claim; a legacy token Secret's token has none."""
+    if not isinstance(kubeconfig, dict):
+        return {"server": "", "auth": "unreadable", "token_type": "none", "expires": None}
+    try:
+        server = kubeconfig["clusters"][0]["cluster"].get("server") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        server = ""
+    token = kubeconfig_token(kubeconfig)
+    if not token:
+        return {"server": server, "auth": "other", "token_type": "none", "expires": None}
+    expires = token_expiry(token)
+    return {"server": server, "auth": "token", "token_type": "legacy" if expires is None else "token_request",
+            "expires": expires}

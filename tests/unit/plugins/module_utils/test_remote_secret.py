@@ -87,3 +87,17 @@ def test_names():
     assert rs.secret_name("cluster1") == "istio-remote-secret-cluster1"
     assert rs.token_secret_name("istio-reader-service-account") == "istio-reader-service-account-istio-remote-secret-token"
     assert yaml.safe_load(rs.dump_kubeconfig({"b": 1, "a": 2})) == {"a": 2, "b": 1}
+
+
+def test_describe_kubeconfig_tells_expiring_from_legacy_tokens_and_never_returns_the_token():
+    bound = jwt({"sub": "system:serviceaccount:istio-system:r", "exp": 1900000000})
+    legacy = jwt({"sub": "system:serviceaccount:istio-system:r", "kubernetes.io/serviceaccount/namespace": "istio-system"})
+    d = rs.describe_kubeconfig(rs.build_kubeconfig("c2", "https://203.0.113.2:6443", "Q0E=", bound))
+    assert d == {"server": "https://203.0.113.2:6443", "auth": "token", "token_type": "token_request", "expires": 1900000000}
+    assert bound not in json.dumps(d)
+    d = rs.describe_kubeconfig(rs.build_kubeconfig("c2", "https://203.0.113.2:6443", "Q0E=", legacy))
+    assert (d["token_type"], d["expires"]) == ("legacy", None)
+    kc = rs.build_kubeconfig("c2", "https://h:6443", "Q0E=", "x")
+    kc["users"][0]["user"] = {"client-certificate-data": "Q0U="}
+    assert rs.describe_kubeconfig(kc)["auth"] == "other"
+    assert rs.describe_kubeconfig(None) == {"server": "", "auth": "unreadable", "token_type": "none", "expires": None}
