@@ -21,7 +21,7 @@ HOST_VARS = ('kube_context', 'kubeconfig', 'istio_cluster_id', 'istio_network', 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('model', 'cluster_facts'))
+    _VALID_ARGS = frozenset(('model', 'cluster_facts', 'change'))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -42,12 +42,20 @@ class ActionModule(ActionBase):
                 # Preflight: what each cluster answered, registered under this variable name on every host.
                 facts = dict((name, hostvars[name].get(facts_var) or {}) for name in plan['clusters'])
                 topology.check_live(plan, facts)
+            change = args.get('change')
+            if change:
+                # Adding or decommissioning one cluster: which one, and what the others get (see topology.plan_change).
+                change = topology.plan_change(hosts, dict(groups), model, change.get('cluster'), change.get('operation'))
         except topology.MeshError as e:
             raise AnsibleActionFail('the inventory does not describe a valid %s mesh; nothing was changed:\n%s'
                                     % (model, e), result={'problems': [p._asdict() for p in e.problems]})
-        for w in plan['warnings']:
+        for w in plan['warnings'] + (change['warnings'] if change else []):
             self._display.warning(w)
-        result.update(changed=False, plan=plan, ansible_facts={'meshops_plan': plan},
+        facts = {'meshops_plan': plan}
+        if change:
+            facts['meshops_change'] = change
+            result['change'] = change
+        result.update(changed=False, plan=plan, ansible_facts=facts,
                       msg='%s mesh %s: %d primaries, %d remotes, %d network(s)' % (
                           model, plan['mesh_id'], len(plan['primaries']), len(plan['remotes']), len(plan['networks'])))
         return result

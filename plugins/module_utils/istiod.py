@@ -82,10 +82,15 @@ def read_response(sock):
     return status, body if length is None else body[:length]
 
 
-def evaluate(clusterz, networkz, expect_synced, expect_gateways):
-    """Compare one istiod's view with the expectation; returns a list of problems (empty when all is well)."""
+def evaluate(clusterz, networkz, expect_synced, expect_gateways, expect_absent=()):
+    """Compare one istiod's view with the expectation; returns a list of problems (empty when all is well).
+    expect_absent: cluster IDs that must not be listed at all (any status)."""
     problems = []
     status = dict((row.get("id"), row) for row in clusterz or [])
+    for cid in expect_absent:
+        if cid in status:
+            problems.append("cluster %s is still listed (%s, secret %s): its remote secret is still in the system namespace"
+                            % (cid, status[cid].get("syncStatus"), status[cid].get("secretName")))
     for cid in expect_synced:
         row = status.get(cid)
         if row is None:

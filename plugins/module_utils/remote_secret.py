@@ -32,8 +32,47 @@ def secret_name(cluster_id):
     return "istio-remote-secret-%s" % cluster_id
 
 
-def token_secret_name(service_account):
-    return "%s-istio-remote-secret-token" % service_account
+def token_secret_name(service_account, generation=None):
+    """The legacy token Secret's name: istioctl's (and the first one this collection creates), then one per rotation."""
+    name = "%s-istio-remote-secret-token" % service_account
+    return name if generation is None else "%s-%s" % (name, generation)
+
+
+def anchor_secret_name(service_account, generation):
+    """The Secret a TokenRequest token is bound to: deleting it invalidates every token bound to it."""
+    return "%s-istio-remote-secret-binding-%s" % (service_account, generation)
+
+
+def is_token_secret_name(name, service_account):
+    """True for the token Secrets this collection (or istioctl) names: the only ones a rotation may revoke."""
+    base = token_secret_name(service_account)
+    return name == base or (name.startswith(base + "-") and name[len(base) + 1:].isdigit())
+
+
+def is_anchor_secret_name(name, service_account):
+    prefix = "%s-istio-remote-secret-binding-" % service_account
+    return name.startswith(prefix) and name[len(prefix):].isdigit()
+
+
+def generation():
+    """A new, increasing suffix for rotated token Secrets and anchors (milliseconds since the epoch)."""
+    return str(int(time.time() * 1000))
+
+
+def token_secret_ref(token):
+    """Name of the Secret a service-account token depends on, from its claims: the legacy token Secret
+    (kubernetes.io/serviceaccount/secret.name) or the object a bound token is bound to (kubernetes.io.secret.name).
+    None for tokens bound to nothing (or unreadable)."""
+    claims = jwt_claims(token) if token else None
+    if not isinstance(claims, dict):
+        return None
+    legacy = claims.get("kubernetes.io/serviceaccount/secret.name")
+    if isinstance(legacy, str) and legacy:
+        return legacy
+    bound = (claims.get("kubernetes.io") or {}).get("secret") if isinstance(claims.get("kubernetes.io"), dict) else None
+    if isinstance(bound, dict) and isinstance(bound.get("name"), str):
+        return bound["name"]
+    return None
 
 
 def build_kubeconfig(cluster_id, server, ca_data, token, tls_server_name=None):

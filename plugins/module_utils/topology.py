@@ -212,6 +212,77 @@ def plan_mesh(hosts, groups, model):
     return _build_plan(model, settings, clusters, primaries, remotes, controller, warnings)
 
 
+CHANGE_OPERATIONS = ('add', 'decommission')
+# What may differ for the other clusters when one cluster joins or leaves: whose secrets they hold or hand out, and
+# the list of remotes a primary controls once it already controls some (nothing of its install depends on the list).
+_CHANGE_FREE_FIELDS = ('secret_consumers', 'secrets_held', 'remotes')
+
+
+def plan_change(hosts, groups, model, cluster, operation):
+    """Plan adding one cluster to a running mesh, or decommissioning one, or raise MeshError.
+
+    The inventory holds the cluster in both cases (to add: already written in; to decommission: still there). The
+    mesh without it must be valid too, and the other clusters' install must be the same with and without it: adding
+    may only hand out and add remote secrets on them (an add that would need more, such as east-west gateways when
+    the mesh becomes multi-network, is refused: run the model's playbook instead); a decommission that leaves
+    something on them no longer needed only warns.
+
+    Returns {'operation', 'cluster' (hostname), 'cluster_id', 'role', 'others' (hostnames, sorted),
+    'consumers' (hosts that hold or get the cluster's remote secret), 'consumes' (hosts whose remote secret the
+    cluster holds or gets), 'warnings'}.
+    """
+    problems = []
+    if operation not in CHANGE_OPERATIONS:
+        raise MeshError([Problem(None, 'operation', '%r is not one of %s' % (operation, ', '.join(CHANGE_OPERATIONS)))])
+    members = sorted(set(groups.get(PRIMARY_GROUP) or ()) | set(groups.get(REMOTE_GROUP) or ()))
+    if not isinstance(cluster, str) or not cluster:
+        got = 'it is not set' if cluster is None else 'got %s %r' % (type(cluster).__name__, cluster)
+        raise MeshError([Problem(None, 'istio_cluster', 'must name the inventory host of the cluster to %s (%s); pass -e istio_cluster=<host>, '
+                                 'one of: %s' % (operation, got, ', '.join(members) or '(none)'))])
+    if cluster not in members:
+        raise MeshError([Problem(cluster, 'istio_cluster', '%r is not a host of the mesh in this inventory (groups %s, %s); set istio_cluster to '
+                                 'one of: %s%s' % (cluster, PRIMARY_GROUP, REMOTE_GROUP, ', '.join(members) or '(none)',
+                                                   ' (add the new cluster to the inventory first)' if operation == 'add' else ''))])
+    full = plan_mesh(hosts, groups, model)
+    others = [name for name in members if name != cluster]
+    if not others:
+        raise MeshError([Problem(cluster, 'istio_cluster', 'is the only cluster of the mesh; use the model\'s playbook to install it, '
+                                 'or playbooks/uninstall.yml to remove it')])
+    reduced_groups = dict((group, [name for name in (names or ()) if name != cluster]) for group, names in groups.items())
+    try:
+        without = plan_mesh(dict((name, hosts.get(name) or {}) for name in others), reduced_groups, model)
+    except MeshError as e:
+        raise MeshError([Problem(cluster, 'istio_cluster', 'without this cluster the mesh would not be valid (%s); %s' % (
+            '; '.join(str(p) for p in e.problems),
+            'fix the inventory first' if operation == 'add' else 'decommission what depends on it first'))])
+    warnings = []
+    for name in others:
+        before, after = ((without, full) if operation == 'add' else (full, without))
+        changed = sorted(k for k in set(before['clusters'][name]) | set(after['clusters'][name])
+                         if k not in _CHANGE_FREE_FIELDS and before['clusters'][name].get(k) != after['clusters'][name].get(k))
+        if not changed:
+            continue
+        if operation == 'add':
+            problems.append(Problem(name, 'istio_cluster', 'adding %s changes this existing cluster beyond remote secrets (%s), which '
+                                    'add-cluster does not touch; run the model\'s playbook for the whole mesh instead' % (cluster, ', '.join(changed))))
+        else:
+            warnings.append('host %s: without %s it would be installed differently (%s); decommission leaves it as it is: run the '
+                            'model\'s playbook afterwards to converge it' % (name, cluster, ', '.join(changed)))
+    if problems:
+        raise MeshError(problems)
+    me = full['clusters'][cluster]
+    return {
+        'operation': operation,
+        'cluster': cluster,
+        'cluster_id': me['cluster_id'],
+        'role': me['role'],
+        'others': others,
+        'consumers': list(me['secret_consumers']),
+        'consumes': [name for name in others if cluster in full['clusters'][name]['secret_consumers']],
+        'warnings': warnings,
+    }
+
+
 def _split_roles(groups, problems):
     """Sorted (primaries, remotes); a host in both groups is an error and counted as a primary."""
     primary_set = set(groups.get(PRIMARY_GROUP) or ())

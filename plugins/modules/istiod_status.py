@@ -34,6 +34,12 @@ options:
     type: list
     elements: str
     default: []
+  expect_absent:
+    description:
+      - Cluster IDs no istiod may list any more (a decommissioned cluster), whatever their status.
+    type: list
+    elements: str
+    default: []
   expect_gateways:
     description: East-west gateways every istiod must list in C(/debug/networkz).
     type: list
@@ -117,7 +123,8 @@ def observe(core, p):
         try:
             view["clusters"] = istiod.http_get(core, pod, "/debug/clusterz") or []
             view["gateways"] = istiod.http_get(core, pod, "/debug/networkz") or []
-            view["problems"] = istiod.evaluate(view["clusters"], view["gateways"], p["expect_synced"], p["expect_gateways"])
+            view["problems"] = istiod.evaluate(view["clusters"], view["gateways"], p["expect_synced"], p["expect_gateways"],
+                                               p["expect_absent"])
         except Exception as e:  # a pod just starting: not ready yet, try again
             view.update(clusters=[], gateways=[], problems=["debug endpoints unreachable: %s" % e])
         view["summary"] = summary(view)
@@ -141,6 +148,7 @@ def main():
         namespace=dict(type="str", default="istio-system"),
         revision=dict(type="str"),
         expect_synced=dict(type="list", elements="str", default=[]),
+        expect_absent=dict(type="list", elements="str", default=[]),
         expect_gateways=dict(type="list", elements="dict", default=[], options=dict(
             network=dict(type="str", required=True), address=dict(type="str", required=True), port=dict(type="int"))),
         timeout=dict(type="int", default=90),

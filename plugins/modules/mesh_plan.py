@@ -33,6 +33,22 @@ options:
   cluster_facts:
     description: Name of the variable under which each cluster's M(meshops.istio.cluster_info) result is registered.
     type: str
+  change:
+    description:
+      - Plan adding one cluster to a running mesh or decommissioning one, and set the fact C(meshops_change).
+      - The cluster must be a host of the mesh in the inventory; the mesh without it must be valid as well. An add
+        that would change the other clusters' install beyond remote secrets is refused.
+    type: dict
+    suboptions:
+      cluster:
+        description: Inventory hostname of the cluster.
+        type: str
+        required: true
+      operation:
+        description: What happens to it.
+        type: str
+        required: true
+        choices: [add, decommission]
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -51,12 +67,27 @@ EXAMPLES = r"""
   meshops.istio.mesh_plan:
     model: multi_primary
   run_once: true
+
+- name: Plan adding the inventory host cluster3 to the running mesh
+  meshops.istio.mesh_plan:
+    model: multi_primary
+    change:
+      cluster: cluster3
+      operation: add
+  run_once: true
 """
 
 RETURN = r"""
 plan:
   description: The mesh plan, also set as the fact C(meshops_plan). Its shape is documented in C(plugins/module_utils/topology.py).
   returned: success
+  type: dict
+change:
+  description:
+    - With O(change), also set as the fact C(meshops_change) - C(operation), C(cluster), C(cluster_id), C(role),
+      C(others), C(consumers) (hosts that hold or get its remote secret), C(consumes) (hosts whose remote secret it
+      holds or gets), C(warnings).
+  returned: success, with O(change)
   type: dict
 problems:
   description: Every problem found, each with C(host), C(field) and C(message).

@@ -24,6 +24,11 @@ description:
     O(token_type=token_request), a token already held by a consumer is kept while it stays valid for at least
     O(token_renew_before) seconds, so a re-run mints no token.
   - In check mode nothing is written to any cluster, the token Secret included.
+  - Rotation (O(rotate)) issues a new token whatever the consumers hold and writes it to every consumer; the old
+    token keeps working until a later run with O(revoke_unused) deletes what it depends on, so the caller can check
+    that every istiod has switched in between.
+  - TokenRequest tokens are bound to a Secret C(<service_account>-istio-remote-secret-binding-<n>) in the source
+    cluster, so deleting that Secret invalidates them before they expire.
 author:
   - meshops.istio maintainers (@meshops)
 extends_documentation_fragment:
@@ -101,7 +106,25 @@ options:
     choices: [present, absent]
     default: present
   delete_token:
-    description: With O(state=absent), also delete the token Secret created by this module in the source cluster.
+    description:
+      - With O(state=absent), also delete the token Secrets and binding Secrets created by this module in the source
+        cluster.
+    type: bool
+    default: false
+  rotate:
+    description:
+      - With O(state=present), issue a new token and write it to every consumer, even when they hold a valid one.
+      - V(secret) tokens come from a new token Secret C(<service_account>-istio-remote-secret-token-<n>);
+        V(token_request) tokens are minted bound to a new binding Secret.
+      - Nothing is revoked; see O(revoke_unused).
+    type: bool
+    default: false
+  revoke_unused:
+    description:
+      - With O(state=present), after the consumers are up to date, delete the token Secrets
+        (C(<service_account>-istio-remote-secret-token[-<n>]), istioctl's included) and the binding Secrets this
+        module created that no consumer's token depends on, which invalidates those tokens.
+      - A Secret that the token of any listed consumer depends on is never deleted.
     type: bool
     default: false
 notes:
@@ -157,6 +180,12 @@ consumers:
     action:
       description: V(create), V(patch), V(delete) or V(none).
       type: str
+revoked:
+  description: Token and binding Secrets deleted (in check mode, to be deleted) by O(revoke_unused) or O(delete_token).
+  returned: always
+  type: list
+  elements: str
+  sample: [istio-reader-service-account-istio-remote-secret-token]
 token:
   description: Where the token came from; never the token itself.
   returned: always
@@ -166,7 +195,7 @@ token:
       description: V(secret) or V(token_request).
       type: str
     secret_name:
-      description: The token Secret used, with O(token_type=secret).
+      description: The token Secret used with O(token_type=secret); the binding Secret with O(token_type=token_request).
       type: str
     created:
       description: Whether a token Secret was created or a token minted in this run.
@@ -186,6 +215,8 @@ try:
     from kubernetes.client.rest import ApiException
 except ImportError:
     ApiException = Exception
+
+MANAGED_SELECTOR = ",".join("%s=%s" % kv for kv in kube.MANAGED_BY.items())
 
 
 def _consumer_argspec():
@@ -212,6 +243,8 @@ def argument_spec():
         consumers=dict(type="list", elements="dict", required=True, options=_consumer_argspec()),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         delete_token=dict(type="bool", default=False, no_log=False),
+        rotate=dict(type="bool", default=False),
+        revoke_unused=dict(type="bool", default=False),
     )
     return spec
 
@@ -223,6 +256,7 @@ class RemoteSecret(object):
         self.check = module.check_mode
         self.src = kube.Kube(label=self.p["cluster_id"], **kube.auth_from_params(self.p))
         self.token_info = {"type": self.p["token_type"], "created": False}
+        self.revoked = []
 
     def hide(self, secret):
         # Belt and braces: even if a token ended up in an error message, Ansible masks it.
@@ -240,14 +274,31 @@ class RemoteSecret(object):
             self.fail("ServiceAccount %s/%s does not exist in the source cluster; install Istio's base chart "
                       "(the control plane, or the remote profile) there first" % (self.p["namespace"], self.p["service_account"]))
 
-    def _token_secret(self):
-        """The legacy token Secret: an existing one for the account, else ours (created unless check mode)."""
+    def _token_secrets(self):
+        """The account's legacy token Secrets, best first: ours (istioctl's name, then rotated ones, newest first),
+        then any other."""
         ns, sa = self.p["namespace"], self.p["service_account"]
-        candidates = [s for s in self.src.list("v1", "Secret", namespace=ns)
-                      if s.get("type") == rs.TOKEN_SECRET_TYPE
-                      and ((s["metadata"].get("annotations") or {}).get(rs.SA_NAME_ANNOTATION) == sa)]
+        found = [s for s in self.src.list("v1", "Secret", namespace=ns)
+                 if s.get("type") == rs.TOKEN_SECRET_TYPE
+                 and ((s["metadata"].get("annotations") or {}).get(rs.SA_NAME_ANNOTATION) == sa)]
+
+        def rank(s):
+            name = s["metadata"]["name"]
+            if not rs.is_token_secret_name(name, sa):
+                return (1, 0, name)
+            # After a rotation the newest token Secret wins, so an interrupted rotation is completed, not undone.
+            return (0, -int(name.rpartition("-")[2]) if name != rs.token_secret_name(sa) else 0, name)
+        return sorted(found, key=rank)
+
+    def _token_secret(self):
+        """The legacy token Secret: an existing one for the account, else ours (created unless check mode); with
+        rotate, always a new one."""
+        ns, sa = self.p["namespace"], self.p["service_account"]
+        candidates = self._token_secrets()
         ours = rs.token_secret_name(sa)
-        candidates.sort(key=lambda s: (s["metadata"]["name"] != ours, s["metadata"]["name"]))
+        if self.p["rotate"]:
+            ours = rs.token_secret_name(sa, rs.generation())
+            candidates = []
         if candidates:
             secret = candidates[0]
         elif self.check:
@@ -282,12 +333,38 @@ class RemoteSecret(object):
             self.fail("ConfigMap %s/kube-root-ca.crt has no ca.crt" % self.p["namespace"])
         return base64.b64encode(pem.encode("utf-8")).decode("ascii")
 
+    def _anchors(self):
+        """Binding Secrets this module created for the account, newest first."""
+        sa = self.p["service_account"]
+        found = [s for s in self.src.list("v1", "Secret", namespace=self.p["namespace"], label_selector=MANAGED_SELECTOR)
+                 if rs.is_anchor_secret_name(s["metadata"]["name"], sa)]
+        return sorted(found, key=lambda s: -int(s["metadata"]["name"].rpartition("-")[2]))
+
+    def _anchor(self):
+        """The Secret new tokens are bound to: the newest binding Secret, or a new one (always with rotate)."""
+        anchors = [] if self.p["rotate"] else self._anchors()
+        if anchors:
+            anchor = anchors[0]
+        else:
+            ns = self.p["namespace"]
+            name = rs.anchor_secret_name(self.p["service_account"], rs.generation())
+            anchor = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                      "metadata": {"name": name, "namespace": ns, "labels": dict(kube.MANAGED_BY),
+                                   "annotations": {rs.SA_NAME_ANNOTATION: self.p["service_account"]}}}
+            if not self.check:
+                anchor = self.src.resource("v1", "Secret").create(body=anchor, namespace=ns).to_dict()
+        self.token_info["secret_name"] = anchor["metadata"]["name"]
+        return anchor
+
     def _mint(self):
+        anchor = self._anchor()
         if self.check:
             self.token_info["created"] = True
             return None
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                "spec": {"expirationSeconds": self.p["token_expiration"]}}
+                "spec": {"expirationSeconds": self.p["token_expiration"],
+                         "boundObjectRef": {"apiVersion": "v1", "kind": "Secret", "name": anchor["metadata"]["name"],
+                                            "uid": anchor["metadata"]["uid"]}}}
         try:
             resp = self.src.core().create_namespaced_service_account_token(
                 self.p["service_account"], self.p["namespace"], body)
@@ -331,7 +408,7 @@ class RemoteSecret(object):
                 held = rs.kubeconfig_token(existing)
                 wanted = rs.build_kubeconfig(cid, server, ca, held, self.p["tls_server_name"])
                 self.hide(held)
-                if rs.same_except_token(existing, wanted) and rs.token_still_good(
+                if not self.p["rotate"] and rs.same_except_token(existing, wanted) and rs.token_still_good(
                         held, self.p["namespace"], self.p["service_account"], renew):
                     token = held
                 else:
@@ -348,7 +425,28 @@ class RemoteSecret(object):
             results.append((c, r))
         if expiries and all(expiries):
             self.token_info["expires"] = min(expiries)
+        if self.p["revoke_unused"]:
+            results.extend(self.revoke_unused(results))
         return server, results
+
+    def revoke_unused(self, results):
+        """Delete the token and binding Secrets no consumer's token depends on (which revokes those tokens)."""
+        cid, ns, sa = self.p["cluster_id"], self.p["namespace"], self.p["service_account"]
+        in_use = set([self.token_info.get("secret_name")])
+        for c, r in results:
+            held = rs.kubeconfig_token(rs.parse_secret_kubeconfig(r.get("object"), cid))
+            self.hide(held)
+            in_use.add(rs.token_secret_ref(held))
+        stale = [s["metadata"]["name"] for s in self._token_secrets() + self._anchors()
+                 if (rs.is_token_secret_name(s["metadata"]["name"], sa) or rs.is_anchor_secret_name(s["metadata"]["name"], sa))
+                 and s["metadata"]["name"] not in in_use]
+        return [self._deleted(name) for name in sorted(set(stale)) if self.src.delete("v1", "Secret", name, ns, check_mode=self.check)]
+
+    def _deleted(self, name):
+        self.revoked.append(name)
+        return ({"name": "%s (token)" % self.p["cluster_id"]},
+                {"changed": True, "action": "delete", "key": "%s:%s/%s" % (self.p["cluster_id"], self.p["namespace"], name),
+                 "before": {"present": True}, "after": {"present": False}})
 
     def absent(self):
         cid = self.p["cluster_id"]
@@ -358,12 +456,13 @@ class RemoteSecret(object):
             results.append((c, {"changed": deleted, "action": "delete" if deleted else "none", "key": c["name"],
                                 "before": {"present": deleted}, "after": {"present": False}}))
         if self.p["delete_token"]:
-            name = rs.token_secret_name(self.p["service_account"])
-            cur = self.src.get("v1", "Secret", name, self.p["namespace"])
-            if cur and (cur["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "meshops.istio":
-                self.src.delete("v1", "Secret", name, self.p["namespace"], check_mode=self.check)
-                results.append(({"name": "%s (token)" % cid}, {"changed": True, "action": "delete", "key": name,
-                                                               "before": {"present": True}, "after": {"present": False}}))
+            sa = self.p["service_account"]
+            # Only what this module created (labelled): a token Secret istioctl made may serve someone else.
+            ours = [s["metadata"]["name"] for s in self.src.list("v1", "Secret", namespace=self.p["namespace"], label_selector=MANAGED_SELECTOR)
+                    if rs.is_token_secret_name(s["metadata"]["name"], sa) or rs.is_anchor_secret_name(s["metadata"]["name"], sa)]
+            for name in sorted(ours):
+                if self.src.delete("v1", "Secret", name, self.p["namespace"], check_mode=self.check):
+                    results.append(self._deleted(name))
         return None, results
 
 
@@ -379,7 +478,9 @@ def main():
         changed=changed,
         secret_name=rs.secret_name(module.params["cluster_id"]),
         server=server or "",
-        consumers=[dict(name=c["name"], changed=r["changed"], action=r["action"]) for c, r in results],
+        consumers=[dict(name=c["name"], changed=r["changed"], action=r["action"]) for c, r in results
+                   if not c["name"].endswith(" (token)")],
+        revoked=job.revoked,
         token=job.token_info,
     )
     if module._diff:

@@ -25,3 +25,9 @@ def test_expectations_missed():
     assert problems == ["cluster c3 is not known (no remote secret with key c3 in the system namespace?)",
                         "gateway 203.0.113.2 for network n2 is not listed with port 15443 in /debug/networkz",
                         "no gateway 203.0.113.3 for network n3 in /debug/networkz"]
+
+
+def test_expect_absent():
+    assert istiod.evaluate(CLUSTERZ, NETWORKZ, [], [], ["c3"]) == []
+    assert istiod.evaluate(CLUSTERZ, NETWORKZ, [], [], ["c2"]) == [
+        "cluster c2 is still listed (synced, secret istio-remote-secret-c2): its remote secret is still in the system namespace"]

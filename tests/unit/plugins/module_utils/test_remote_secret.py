@@ -101,3 +101,29 @@ def test_describe_kubeconfig_tells_expiring_from_legacy_tokens_and_never_returns
     kc["users"][0]["user"] = {"client-certificate-data": "Q0U="}
     assert rs.describe_kubeconfig(kc)["auth"] == "other"
     assert rs.describe_kubeconfig(None) == {"server": "", "auth": "unreadable", "token_type": "none", "expires": None}
+
+def test_rotation_names():
+    sa = "istio-reader-service-account"
+    assert rs.token_secret_name(sa, "1700000000000") == sa + "-istio-remote-secret-token-1700000000000"
+    assert rs.is_token_secret_name(sa + "-istio-remote-secret-token", sa)
+    assert rs.is_token_secret_name(rs.token_secret_name(sa, rs.generation()), sa)
+    assert not rs.is_token_secret_name(sa + "-istio-remote-secret-token-mine", sa)
+    assert not rs.is_token_secret_name("other-istio-remote-secret-token", sa)
+    anchor = rs.anchor_secret_name(sa, "17")
+    assert rs.is_anchor_secret_name(anchor, sa) and not rs.is_token_secret_name(anchor, sa)
+    assert not rs.is_anchor_secret_name(sa + "-istio-remote-secret-binding-x", sa)
+    first = rs.generation()
+    time.sleep(0.002)
+    assert int(rs.generation()) > int(first)
+
+
+def test_token_secret_ref():
+    legacy = jwt({"sub": "system:serviceaccount:istio-system:r", "kubernetes.io/serviceaccount/secret.name": "r-token"})
+    bound = jwt({"sub": "system:serviceaccount:istio-system:r",
+                 "kubernetes.io": {"namespace": "istio-system", "secret": {"name": "r-binding-1", "uid": "u"}}})
+    unbound = jwt({"sub": "system:serviceaccount:istio-system:r", "kubernetes.io": {"namespace": "istio-system"}})
+    assert rs.token_secret_ref(legacy) == "r-token"
+    assert rs.token_secret_ref(bound) == "r-binding-1"
+    assert rs.token_secret_ref(unbound) is None
+    assert rs.token_secret_ref("garbage") is None
+    assert rs.token_secret_ref(None) is None

@@ -691,3 +691,66 @@ def test_large_inventory():
     assert sum(len(result['clusters'][p]['remotes']) for p in result['primaries']) == 190
     # Generous bound (real figure: milliseconds); it only catches an accidental blow-up.
     assert elapsed < 2.0
+
+
+# --- adding and decommissioning one cluster -------------------------------------------------------
+
+def change(cluster, operation, model='multi_primary', **kwargs):
+    hosts, groups = inventory(**kwargs)
+    return topology.plan_change(hosts, groups, model, cluster, operation)
+
+
+def change_problems(cluster, operation, model='multi_primary', **kwargs):
+    hosts, groups = inventory(**kwargs)
+    with pytest.raises(MeshError) as excinfo:
+        topology.plan_change(hosts, groups, model, cluster, operation)
+    return excinfo.value.problems
+
+
+def test_add_a_primary_to_a_multi_network_mesh():
+    nets = {'c1': {'istio_network': 'n1'}, 'c2': {'istio_network': 'n2'}, 'c3': {'istio_network': 'n3'}}
+    got = change('c3', 'add', primaries=('c1', 'c2', 'c3'), hostvars=nets)
+    assert got == {'operation': 'add', 'cluster': 'c3', 'cluster_id': 'c3', 'role': 'primary', 'others': ['c1', 'c2'],
+                   'consumers': ['c1', 'c2'], 'consumes': ['c1', 'c2'], 'warnings': []}
+
+
+def test_add_a_remote_to_a_primary_that_already_has_one():
+    got = change('r2', 'add', model='primary_remote', primaries=('p1',), remotes=('r1', 'r2'))
+    assert (got['role'], got['consumers'], got['consumes']) == ('remote', ['p1'], [])
+
+
+def test_add_refused_when_the_others_would_change():
+    # One network becomes two: the existing clusters would need east-west gateways.
+    problems = change_problems('c3', 'add', primaries=('c1', 'c2', 'c3'), hostvars={'c3': {'istio_network': 'n2'}})
+    assert [(p.host, p.field) for p in problems] == [('c1', 'istio_cluster'), ('c2', 'istio_cluster')]
+    assert 'eastwest_gateway' in problems[0].message and "run the model's playbook" in problems[0].message
+    # A primary's first remote turns on its external istiod and istiod exposure.
+    problems = change_problems('r1', 'add', model='primary_remote', primaries=('p1',), remotes=('r1',))
+    assert [p.host for p in problems] == ['p1'] and 'expose_istiod' in problems[0].message
+
+
+def test_decommission_warns_about_what_stays_on_the_others():
+    got = change('c3', 'decommission', primaries=('c1', 'c2', 'c3'), hostvars={'c3': {'istio_network': 'n2'}})
+    assert got['consumers'] == ['c1', 'c2'] and len(got['warnings']) == 2 and 'eastwest_gateway' in got['warnings'][0]
+
+
+@pytest.mark.parametrize('cluster, fragment', [
+    (None, 'must name the inventory host of the cluster to add (it is not set)'),
+    ('c9', "'c9' is not a host of the mesh in this inventory"),
+    (['c1'], 'got list'),
+])
+def test_change_names_a_host_of_the_inventory(cluster, fragment):
+    problems = change_problems(cluster, 'add')
+    assert len(problems) == 1 and problems[0].field == 'istio_cluster' and fragment in problems[0].message
+
+
+def test_decommission_the_primary_of_remotes_is_refused():
+    problems = change_problems('p1', 'decommission', model='primary_remote', primaries=('p1', 'p2'), remotes=('r1',),
+                               hostvars={'r1': {'istio_primary_cluster': 'p1'}})
+    assert [(p.host, p.field) for p in problems] == [('p1', 'istio_cluster')]
+    assert 'without this cluster the mesh would not be valid' in problems[0].message
+
+
+def test_the_only_cluster_cannot_be_added_or_decommissioned():
+    problems = change_problems('c1', 'decommission', primaries=('c1',))
+    assert 'is the only cluster of the mesh' in problems[0].message
