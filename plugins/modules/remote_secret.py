@@ -223,6 +223,8 @@ class RemoteSecret(object):
         self.check = module.check_mode
         self.src = kube.Kube(label=self.p["cluster_id"], **kube.auth_from_params(self.p))
         self.token_info = {"type": self.p["token_type"], "created": False}
+        # (consumer, ensure result) in order, kept on the object so a failure halfway can say what was done.
+        self.results = []
 
     def hide(self, secret):
         # Belt and braces: even if a token ended up in an error message, Ansible masks it.
@@ -321,7 +323,7 @@ class RemoteSecret(object):
         renew = self.p["token_renew_before"]
         if renew is None:
             renew = self.p["token_expiration"] // 3
-        results, expiries = [], []
+        results, expiries = self.results, []
         minted = None
         for c, k in consumers:
             name = rs.secret_name(cid)
@@ -352,7 +354,7 @@ class RemoteSecret(object):
 
     def absent(self):
         cid = self.p["cluster_id"]
-        results = []
+        results = self.results
         for c, k in [(c, self._consumer(c)) for c in self.p["consumers"]]:
             deleted = k.delete("v1", "Secret", rs.secret_name(cid), c["namespace"], check_mode=self.check)
             results.append((c, {"changed": deleted, "action": "delete" if deleted else "none", "key": c["name"],
@@ -367,19 +369,42 @@ class RemoteSecret(object):
         return None, results
 
 
+def _failure(e):
+    """A short, secret-free reason: ApiException's text carries response headers and bodies, so only its status."""
+    if isinstance(e, ApiException):
+        return "API request failed: %s %s" % (e.status, e.reason)
+    return str(e)
+
+
 def main():
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
-    job = RemoteSecret(module)
-    if module.params["state"] == "present":
-        server, results = job.present()
-    else:
-        server, results = job.absent()
+    name = rs.secret_name(module.params["cluster_id"])
+    job = None
+
+    def report(results):
+        return [dict(name=c["name"], changed=r["changed"], action=r["action"]) for c, r in results]
+
+    try:
+        job = RemoteSecret(module)
+        if module.params["state"] == "present":
+            server, results = job.present()
+        else:
+            server, results = job.absent()
+    except (kube.KubeError, kube.TransportError, OSError, ApiException) as e:
+        # A cluster lost halfway: say which one, and which consumers already hold their (complete) Secret. Each
+        # consumer's Secret is one API write, so the others hold the previous complete one or none.
+        results = job.results if job else []
+        done = [c["name"] for c, r in results]
+        module.fail_json(msg="remote secret %s (consumers %s): %s; %s" % (
+            name, ", ".join(c["name"] for c in module.params["consumers"]), _failure(e),
+            "written before the failure: %s" % ", ".join(done) if done else "no consumer was written"),
+            secret_name=name, consumers=report(results), token=job.token_info if job else {})
     changed = any(r["changed"] for dummy, r in results)
     out = dict(
         changed=changed,
-        secret_name=rs.secret_name(module.params["cluster_id"]),
+        secret_name=name,
         server=server or "",
-        consumers=[dict(name=c["name"], changed=r["changed"], action=r["action"]) for c, r in results],
+        consumers=report(results),
         token=job.token_info,
     )
     if module._diff:
