@@ -24,6 +24,9 @@ description:
     O(token_type=token_request), a token already held by a consumer is kept while it stays valid for at least
     O(token_renew_before) seconds, so a re-run mints no token.
   - In check mode nothing is written to any cluster, the token Secret included.
+  - When the source or a consumer cluster cannot be reached, the task fails naming that cluster and its API server
+    and lists the consumers already written. Each consumer's Secret is written in one request, so a consumer holds
+    its previous Secret, the new one, or none; running the task again completes the rest.
 author:
   - meshops.istio maintainers (@meshops)
 extends_documentation_fragment:
@@ -143,7 +146,9 @@ server:
   type: str
   sample: https://cluster2.example.com:6443
 consumers:
-  description: What happened in each consumer.
+  description:
+    - What happened in each consumer.
+    - When a cluster is lost halfway and the task fails, the consumers written before the failure.
   returned: always
   type: list
   elements: dict

@@ -125,7 +125,6 @@ class Flow:
         self.playbook("clean converge", "multi-primary.yml")
         self.clean_set = cluster_snapshot.take(self.contexts, env=self.lab.env)
 
-
     STEPS = ("unreachable_before_the_run", "killed_in_the_middle", "recover", "clean")
 
     def upto(self, step):
