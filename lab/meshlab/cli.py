@@ -29,6 +29,14 @@ def cmd_down(args):
     _lab(args).down(keep=args.keep)
 
 
+def cmd_stop_apiserver(args):
+    _lab(args).stop_apiserver(args.cluster, kill=args.kill)
+
+
+def cmd_start_apiserver(args):
+    _lab(args).start_apiserver(args.cluster)
+
+
 def cmd_status(args):
     st = _lab(args).status()
     if st is None:
@@ -115,6 +123,13 @@ def parser():
     d = sub.add_parser("down", help="stop everything the lab started, by pid")
     d.add_argument("--keep", action="store_true", help="keep the state directory (logs)")
     d.set_defaults(func=cmd_down)
+    k = sub.add_parser("stop-apiserver", help="stop one cluster's kube-apiserver (by pid; etcd and the rest keep running)")
+    k.add_argument("--cluster", type=int, required=True, metavar="N", help="cluster number (1 for the first)")
+    k.add_argument("--kill", action="store_true", help="SIGKILL at once, as a crash (default: SIGTERM, then SIGKILL)")
+    k.set_defaults(func=cmd_stop_apiserver)
+    r = sub.add_parser("start-apiserver", help="start a stopped kube-apiserver again: same port, certificates, etcd data")
+    r.add_argument("--cluster", type=int, required=True, metavar="N", help="cluster number (1 for the first)")
+    r.set_defaults(func=cmd_start_apiserver)
     s = sub.add_parser("status", help="clusters, processes and istiods")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)

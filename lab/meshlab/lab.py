@@ -104,6 +104,8 @@ class Lab:
 
     def _spawn(self, state, name, argv, log, **kw):
         rec = procs.spawn(name, argv, log, **kw)
+        # The command line is kept so that one component can be started again exactly as before (start_apiserver).
+        rec["argv"] = list(argv)
         state["procs"].append(rec)
         self._save(state)
         return rec
@@ -252,6 +254,58 @@ class Lab:
             if time.monotonic() > deadline:
                 raise LabError(f"{c.context}: node not schedulable after {timeout}s (ready={ready}, taints={tainted})")
             time.sleep(0.2)
+
+    # ---- faults: one cluster's API server down and back -------------------------------------------------
+    def _apiserver(self, state, cluster):
+        clusters = self.clusters(state)
+        if not isinstance(cluster, int) or not 1 <= cluster <= len(clusters):
+            raise LabError(f"--cluster must be between 1 and {len(clusters)}, got {cluster}")
+        c = clusters[cluster - 1]
+        for i, rec in enumerate(state["procs"]):
+            if rec["name"] == f"{c.context}/kube-apiserver":
+                return c, i, rec
+        raise LabError(f"{c.context}: no kube-apiserver in {self.state_file}")
+
+    def stop_apiserver(self, cluster, kill=False, out=sys.stdout):
+        """Stop one cluster's kube-apiserver by its recorded pid (SIGKILL with kill, else SIGTERM); etcd and every
+        other process keep running, so start_apiserver brings the same cluster back."""
+        state = self.state()
+        if state is None:
+            raise LabError(f"no lab in {self.home}")
+        c, dummy, rec = self._apiserver(state, cluster)
+        if not procs.alive(rec):
+            raise LabError(f"{c.context}: kube-apiserver (pid {rec['pid']}) is not running")
+        if kill:
+            procs.kill(rec)
+        else:
+            procs.stop([rec])
+        if procs.alive(rec):
+            raise LabError(f"{c.context}: kube-apiserver (pid {rec['pid']}) did not stop")
+        print(f"meshlab: {c.context}: kube-apiserver (pid {rec['pid']}) stopped"
+              + (" with SIGKILL" if kill else ""), file=out, flush=True)
+        return rec
+
+    def start_apiserver(self, cluster, out=sys.stdout):
+        """Start a stopped kube-apiserver again with its recorded command line: the same port, certificates, audit
+        log and etcd data. Returns when it is ready."""
+        state = self.state()
+        if state is None:
+            raise LabError(f"no lab in {self.home}")
+        c, i, rec = self._apiserver(state, cluster)
+        if procs.alive(rec):
+            raise LabError(f"{c.context}: kube-apiserver (pid {rec['pid']}) is already running")
+        if "argv" not in rec:
+            raise LabError(f"{c.context}: this lab did not record the kube-apiserver command line; run `meshlab up` again")
+        busy = procs.port_in_use("127.0.0.1", c.api_port)
+        if busy:
+            raise LabError(f"{c.context}: port 127.0.0.1:{c.api_port} is in use by another process")
+        new = procs.spawn(rec["name"], rec["argv"], rec["log"])
+        new["argv"] = rec["argv"]
+        state["procs"][i] = new  # same place: `down` keeps stopping in reverse start order
+        self._save(state)
+        self._wait_ready(state, c)
+        print(f"meshlab: {c.context}: kube-apiserver (pid {new['pid']}) ready on {c.server}", file=out, flush=True)
+        return new
 
     # ---- down --------------------------------------------------------------------------------------------
     def down(self, keep=False, out=sys.stdout):

@@ -56,6 +56,17 @@ def stop(records, timeout=10.0):
     return killed
 
 
+def kill(record, timeout=5.0):
+    """SIGKILL one live record at once (a crash, not a shutdown) and wait until it is gone."""
+    if not alive(record):
+        return
+    _signal(record, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive(record):
+        time.sleep(0.05)
+        _reap(record["pid"])
+
+
 def _signal(record, sig):
     try:
         os.kill(record["pid"], sig)

@@ -13,7 +13,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import functools
 import hashlib
+import re
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
@@ -25,6 +27,10 @@ except ImportError:
     # Reported by AnsibleK8SModule's requires("kubernetes") before anything here runs.
     k8s_api = None
     NotFoundError = ResourceNotFoundError = Exception
+try:
+    from urllib3.exceptions import HTTPError as TransportError
+except ImportError:  # urllib3 comes with the kubernetes client; without it nothing here runs
+    TransportError = OSError
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "meshops.istio"}
 # Fields compared and written as a whole (keys missing from the desired object are removed).
@@ -92,12 +98,34 @@ class KubeError(Exception):
     pass
 
 
+def _reason(e):
+    """The short cause of a transport error ("[Errno 111] Connection refused"), without urllib3's object reprs."""
+    m = re.search(r"\[Errno -?\d+\][^'\")]*", str(e))
+    return m.group(0).strip() if m else type(e).__name__
+
+
+def _reachable(method):
+    """A transport failure (API server down, connection reset) becomes a KubeError naming the cluster and its API
+    server: a run that loses a cluster halfway says which one, not only a urllib3 traceback."""
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (TransportError, OSError) as e:
+            raise KubeError("%s: API server %s unreachable (%s)" % (self.label, self.k8s.configuration.host, _reason(e)))
+    return call
+
+
 class Kube(object):
     """One cluster, addressed like kubernetes.core does (kubeconfig, context, ...)."""
 
     def __init__(self, label=None, **auth):
         self.label = label or auth.get("context") or "cluster"
-        self.k8s = get_api_client(**auth)
+        try:
+            self.k8s = get_api_client(**auth)
+        except (TransportError, OSError) as e:
+            # Without a discovery cache the client asks the server at once.
+            raise KubeError("%s: API server unreachable through context %s (%s)" % (self.label, auth.get("context"), _reason(e)))
         self.api_client = self.k8s.client.client
 
     def core(self):
@@ -106,6 +134,7 @@ class Kube(object):
     def resource(self, api_version, kind):
         return self.k8s.resource(kind, api_version)
 
+    @_reachable
     def get(self, api_version, kind, name, namespace=None):
         """The object, or None when it does not exist, or its kind is not served (yet: CRDs a chart installs)."""
         try:
@@ -113,12 +142,14 @@ class Kube(object):
         except (NotFoundError, ResourceNotFoundError):
             return None
 
+    @_reachable
     def list(self, api_version, kind, namespace=None, label_selector=None):
         kw = {"namespace": namespace} if namespace else {}
         if label_selector:
             kw["label_selector"] = label_selector
         return [i.to_dict() for i in self.resource(api_version, kind).get(**kw).items]
 
+    @_reachable
     def ensure(self, desired, check_mode=False, item_subset=False):
         """Make the object hold the desired fields. Returns a dict: changed, action, before, after (managed
         fields only, Secret values redacted), and the resulting object as `object` (projected in check mode).
@@ -153,6 +184,7 @@ class Kube(object):
         return dict(changed=True, action=action, before=redact(managed_view(current, desired)),
                     after=redact(managed_view(after, desired)), object=after)
 
+    @_reachable
     def delete(self, api_version, kind, name, namespace=None, check_mode=False):
         """Delete if present; returns True when something was (or would be) deleted."""
         if self.get(api_version, kind, name, namespace) is None:

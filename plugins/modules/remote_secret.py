@@ -29,6 +29,9 @@ description:
     that every istiod has switched in between.
   - TokenRequest tokens are bound to a Secret C(<service_account>-istio-remote-secret-binding-<n>) in the source
     cluster, so deleting that Secret invalidates them before they expire.
+  - When the source or a consumer cluster cannot be reached, the task fails naming that cluster and its API server
+    and lists the consumers already written. Each consumer's Secret is written in one request, so a consumer holds
+    its previous Secret, the new one, or none; running the task again completes the rest.
 author:
   - meshops.istio maintainers (@meshops)
 extends_documentation_fragment:
@@ -166,7 +169,9 @@ server:
   type: str
   sample: https://cluster2.example.com:6443
 consumers:
-  description: What happened in each consumer.
+  description:
+    - What happened in each consumer.
+    - When a cluster is lost halfway and the task fails, the consumers written before the failure.
   returned: always
   type: list
   elements: dict
@@ -257,6 +262,9 @@ class RemoteSecret(object):
         self.src = kube.Kube(label=self.p["cluster_id"], **kube.auth_from_params(self.p))
         self.token_info = {"type": self.p["token_type"], "created": False}
         self.revoked = []
+
+        # (consumer, ensure result) in order, kept on the object so a failure halfway can say what was done.
+        self.results = []
 
     def hide(self, secret):
         # Belt and braces: even if a token ended up in an error message, Ansible masks it.
@@ -398,7 +406,7 @@ class RemoteSecret(object):
         renew = self.p["token_renew_before"]
         if renew is None:
             renew = self.p["token_expiration"] // 3
-        results, expiries = [], []
+        results, expiries = self.results, []
         minted = None
         for c, k in consumers:
             name = rs.secret_name(cid)
@@ -450,7 +458,7 @@ class RemoteSecret(object):
 
     def absent(self):
         cid = self.p["cluster_id"]
-        results = []
+        results = self.results
         for c, k in [(c, self._consumer(c)) for c in self.p["consumers"]]:
             deleted = k.delete("v1", "Secret", rs.secret_name(cid), c["namespace"], check_mode=self.check)
             results.append((c, {"changed": deleted, "action": "delete" if deleted else "none", "key": c["name"],
@@ -466,20 +474,44 @@ class RemoteSecret(object):
         return None, results
 
 
+def _failure(e):
+    """A short, secret-free reason: ApiException's text carries response headers and bodies, so only its status."""
+    if isinstance(e, ApiException):
+        return "API request failed: %s %s" % (e.status, e.reason)
+    return str(e)
+
+
 def main():
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
-    job = RemoteSecret(module)
-    if module.params["state"] == "present":
-        server, results = job.present()
-    else:
-        server, results = job.absent()
+    name = rs.secret_name(module.params["cluster_id"])
+    job = None
+
+    def report(results):
+        # Revoked token Secrets ride along in results as "<id> (token)" entries; they are returned as revoked.
+        return [dict(name=c["name"], changed=r["changed"], action=r["action"]) for c, r in results
+                if not c["name"].endswith(" (token)")]
+
+    try:
+        job = RemoteSecret(module)
+        if module.params["state"] == "present":
+            server, results = job.present()
+        else:
+            server, results = job.absent()
+    except (kube.KubeError, kube.TransportError, OSError, ApiException) as e:
+        # A cluster lost halfway: say which one, and which consumers already hold their (complete) Secret. Each
+        # consumer's Secret is one API write, so the others hold the previous complete one or none.
+        results = job.results if job else []
+        done = [c["name"] for c, r in results if not c["name"].endswith(" (token)")]
+        module.fail_json(msg="remote secret %s (consumers %s): %s; %s" % (
+            name, ", ".join(c["name"] for c in module.params["consumers"]), _failure(e),
+            "written before the failure: %s" % ", ".join(done) if done else "no consumer was written"),
+            secret_name=name, consumers=report(results), token=job.token_info if job else {})
     changed = any(r["changed"] for dummy, r in results)
     out = dict(
         changed=changed,
-        secret_name=rs.secret_name(module.params["cluster_id"]),
+        secret_name=name,
         server=server or "",
-        consumers=[dict(name=c["name"], changed=r["changed"], action=r["action"]) for c, r in results
-                   if not c["name"].endswith(" (token)")],
+        consumers=report(results),
         revoked=job.revoked,
         token=job.token_info,
     )

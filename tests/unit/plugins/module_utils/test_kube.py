@@ -63,3 +63,48 @@ def test_contains_item_subset_allows_server_defaults_inside_lists():
 def test_contains_item_subset_keeps_exact_fields_exact():
     current = {"data": {"k": "v", "extra": "e"}}
     assert not kube.contains(current, {"data": {"k": "v"}}, item_subset=True)
+
+
+class _Config(object):
+    host = "https://127.0.0.1:6443"
+
+
+class _Client(object):
+    configuration = _Config()
+
+
+def _unreachable_kube(error):
+    k = kube.Kube.__new__(kube.Kube)  # no client: the transport is the stub below
+    k.label, k.k8s = "cluster3", _Client()
+
+    def resource(api_version, kind):
+        raise error
+    k.resource = resource
+    return k
+
+
+def test_a_lost_api_server_is_reported_with_the_cluster_and_server():
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+    refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+    k = _unreachable_kube(MaxRetryError(None, "/api/v1/namespaces/istio-system/secrets/x", refused))
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x", "namespace": "istio-system"}}
+    for call in (lambda: k.get("v1", "Secret", "x", "istio-system"), lambda: k.list("v1", "Secret"),
+                 lambda: k.ensure(secret), lambda: k.delete("v1", "Secret", "x", "istio-system")):
+        try:
+            call()
+        except kube.KubeError as e:
+            assert str(e) == "cluster3: API server https://127.0.0.1:6443 unreachable ([Errno 111] Connection refused)"
+        else:
+            raise AssertionError("no KubeError")
+
+
+def test_other_errors_pass_through_unchanged():
+    k = _unreachable_kube(ValueError("not a transport problem"))
+    try:
+        k.get("v1", "Secret", "x", "istio-system")
+    except ValueError as e:
+        assert str(e) == "not a transport problem"
+    else:
+        raise AssertionError("no ValueError")
+    assert kube._reason(ConnectionResetError(104, "Connection reset by peer")) == "[Errno 104] Connection reset by peer"
+    assert kube._reason(TimeoutError()) == "TimeoutError"
