@@ -25,8 +25,9 @@ from ecosystem_helpers import REPO, run
 AWX = REPO / "awx"
 MODULES = ("credential_type", "credential", "execution_environment", "project", "inventory", "inventory_source",
            "job_template")
-# Every playbook gets a job template; the last four may not exist yet in this checkout.
-PLAYBOOKS = {"multi-primary", "primary-remote", "ambient", "verify", "uninstall", "rotate-tokens", "report"}
+# Every playbook gets a job template (the FQCN twins multi_primary.yml etc. only import these).
+PLAYBOOKS = {"multi-primary", "primary-remote", "ambient", "verify", "uninstall", "rotate-tokens", "report", "add-cluster",
+             "decommission"}
 MESH_VARIABLES = {"istio_mesh_id", "istio_version", "istio_install_method", "istio_revision", "istio_charts"}
 # AWX's own rules (awx/api/views JobTemplateSurveySpec, awx/main/fields CredentialType*Field).
 SURVEY_TYPES = {"text": str, "textarea": str, "password": str, "multiplechoice": str, "multiselect": str,
@@ -320,8 +321,13 @@ def test_one_job_template_per_playbook_with_a_valid_mesh_survey(applied):
         # A slice would plan a different mesh (docs/awx.md).
         assert jt["job_slice_count"] == 1, jt["name"]
         assert jt["forks"] >= 20, jt["name"]
-    uninstall = next(jt for jt in jts if jt["playbook"] == "playbooks/uninstall.yml")
-    assert uninstall["job_type"] == "check" and uninstall["ask_job_type_on_launch"], "uninstall starts as a dry run"
+    for destructive in ("playbooks/uninstall.yml", "playbooks/decommission.yml"):
+        jt = next(jt for jt in jts if jt["playbook"] == destructive)
+        assert jt["job_type"] == "check" and jt["ask_job_type_on_launch"], f"{destructive} starts as a dry run"
+    for one_cluster in ("playbooks/add-cluster.yml", "playbooks/decommission.yml"):
+        jt = next(jt for jt in jts if jt["playbook"] == one_cluster)
+        cluster = next(q for q in jt["survey_spec"]["spec"] if q["variable"] == "istio_cluster")
+        assert cluster["required"] is True and "default" not in cluster, "the cluster must be chosen at launch"
 
 
 def test_names_refer_to_defined_objects(applied):
