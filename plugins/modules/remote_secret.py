@@ -157,6 +157,30 @@ consumers:
     action:
       description: V(create), V(patch), V(delete) or V(none).
       type: str
+objects:
+  description:
+    - The objects written (in check mode, that would be written), for a report of what the run changed. Remote secrets
+      carry the consumer's name in C(cluster); the token Secret (or a C(TokenRequest)) is in the source cluster and has
+      no C(cluster).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    cluster:
+      description: The consumer's name as given, for objects in a consumer.
+      type: str
+    kind:
+      description: V(Secret), or V(TokenRequest) for a minted token.
+      type: str
+    namespace:
+      description: Object namespace.
+      type: str
+    name:
+      description: Object name (the service account's, for a V(TokenRequest)).
+      type: str
+    action:
+      description: V(create), V(patch) or V(delete).
+      type: str
 token:
   description: Where the token came from; never the token itself.
   returned: always
@@ -345,6 +369,7 @@ class RemoteSecret(object):
                                       c["namespace"], labels=kube.MANAGED_BY)
             r = k.ensure(desired, check_mode=self.check)
             r["key"] = "%s:%s/%s" % (c["name"], c["namespace"], name)
+            r["ref"] = kube.object_ref(desired, r["action"], cluster=c["name"])
             results.append((c, r))
         if expiries and all(expiries):
             self.token_info["expires"] = min(expiries)
@@ -356,14 +381,18 @@ class RemoteSecret(object):
         for c, k in [(c, self._consumer(c)) for c in self.p["consumers"]]:
             deleted = k.delete("v1", "Secret", rs.secret_name(cid), c["namespace"], check_mode=self.check)
             results.append((c, {"changed": deleted, "action": "delete" if deleted else "none", "key": c["name"],
-                                "before": {"present": deleted}, "after": {"present": False}}))
+                                "before": {"present": deleted}, "after": {"present": False},
+                                "ref": dict(cluster=c["name"], kind="Secret", namespace=c["namespace"],
+                                            name=rs.secret_name(cid), action="delete" if deleted else "none")}))
         if self.p["delete_token"]:
             name = rs.token_secret_name(self.p["service_account"])
             cur = self.src.get("v1", "Secret", name, self.p["namespace"])
             if cur and (cur["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "meshops.istio":
                 self.src.delete("v1", "Secret", name, self.p["namespace"], check_mode=self.check)
                 results.append(({"name": "%s (token)" % cid}, {"changed": True, "action": "delete", "key": name,
-                                                               "before": {"present": True}, "after": {"present": False}}))
+                                                               "before": {"present": True}, "after": {"present": False},
+                                                               "ref": dict(kind="Secret", namespace=self.p["namespace"],
+                                                                           name=name, action="delete")}))
         return None, results
 
 
@@ -375,12 +404,20 @@ def main():
     else:
         server, results = job.absent()
     changed = any(r["changed"] for dummy, r in results)
+    objects = kube.written([r["ref"] for dummy, r in results])
+    info, ns = job.token_info, module.params["namespace"]
+    if info.get("created"):
+        # The token Secret created (or the token minted) in the source cluster.
+        objects.insert(0, dict(kind="Secret", namespace=ns, name=info["secret_name"], action="create")
+                       if info["type"] == "secret" else
+                       dict(kind="TokenRequest", namespace=ns, name=module.params["service_account"], action="create"))
     out = dict(
         changed=changed,
         secret_name=rs.secret_name(module.params["cluster_id"]),
         server=server or "",
         consumers=[dict(name=c["name"], changed=r["changed"], action=r["action"]) for c, r in results],
         token=job.token_info,
+        objects=objects,
     )
     if module._diff:
         out["diff"] = kube.diff_of([r for dummy, r in results])

@@ -63,3 +63,12 @@ def test_contains_item_subset_allows_server_defaults_inside_lists():
 def test_contains_item_subset_keeps_exact_fields_exact():
     current = {"data": {"k": "v", "extra": "e"}}
     assert not kube.contains(current, {"data": {"k": "v"}}, item_subset=True)
+
+
+def test_object_ref_and_written():
+    ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "istio-system"}}
+    refs = [kube.object_ref(ns_obj, "patch"), kube.object_ref(secret, "none"), kube.object_ref(secret, "create", "c2")]
+    assert refs[0] == {"kind": "Namespace", "namespace": "", "name": "istio-system", "action": "patch"}
+    assert kube.written(refs) == [refs[0], {"kind": "Secret", "namespace": "istio-system", "name": "s",
+                                            "action": "create", "cluster": "c2"}]
