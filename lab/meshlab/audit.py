@@ -32,5 +32,11 @@ def writes(audit_log: Path, user: str, since=None, details=False):
                 continue
             if since_dt and _parse(ev["requestReceivedTimestamp"]) < since_dt:
                 continue
-            found.append({"verb": ev["verb"], "uri": ev.get("requestURI"), "code": ev.get("responseStatus", {}).get("code")})
+            ref = ev.get("objectRef") or {}
+            # The object written (the apiserver fills the name from the body of a create), and by which client
+            # (Helm and the Python client both act as the admin; the user agent tells them apart).
+            found.append({"verb": ev["verb"], "uri": ev.get("requestURI"), "code": ev.get("responseStatus", {}).get("code"),
+                          "resource": ref.get("resource", ""), "subresource": ref.get("subresource", ""),
+                          "apiGroup": ref.get("apiGroup", ""), "namespace": ref.get("namespace", ""),
+                          "name": ref.get("name", ""), "userAgent": ev.get("userAgent", "")})
     return found if details else len(found)

@@ -79,7 +79,10 @@ def cmd_writes(args):
         return 1
     counts = {c.context: audit.writes(lb.home / c.name / "audit.log", lab.ADMIN_USER, args.since)
               for c in lb.clusters(state)}
-    if args.json:
+    if args.objects:
+        print(json.dumps({c.context: audit.writes(lb.home / c.name / "audit.log", lab.ADMIN_USER, args.since, details=True)
+                          for c in lb.clusters(state)}))
+    elif args.json:
         print(json.dumps(counts))
     else:
         for ctx, n in counts.items():
@@ -142,6 +145,9 @@ def parser():
     w.add_argument("--since", help="a MARK from `meshlab mark`")
     w.add_argument("--json", action="store_true")
     w.add_argument("-v", "--verbose", action="store_true", help="list each write")
+    w.add_argument("--objects", action="store_true",
+                   help="JSON: per cluster, each write with its object (resource, apiGroup, namespace, name), "
+                        "subresource, response code and user agent")
     w.set_defaults(func=cmd_writes)
     i = sub.add_parser("inventory", help="a ready meshops.istio inventory for this lab")
     i.add_argument("--model", required=True, choices=inventory.MODELS)

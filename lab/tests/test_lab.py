@@ -153,6 +153,10 @@ def test_writes_counts_admin_writes(lab):
     counts = json.loads(lab.run("meshlab", "--home", str(lab.lab.home), "writes", "--since", mark, "--json").stdout)
     assert counts == {c1: 4, c2: 0}
     assert audit.writes(lab.lab.home / "c1" / "audit.log", "lab-admin", mark) == 4
+    objects = json.loads(lab.run("meshlab", "--home", str(lab.lab.home), "writes", "--since", mark, "--objects").stdout)
+    assert sorted((w["verb"], w["resource"], w["namespace"], w["name"]) for w in objects[c1]) == sorted(
+        [("create", "configmaps", "default", f"w{n}") for n in range(3)] + [("delete", "configmaps", "default", "w0")])
+    assert objects[c2] == []
 
 
 def test_istiod_stops_when_its_deployment_goes(lab):

@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import datetime
 import hashlib
 import os
@@ -91,6 +92,41 @@ def load_key(path):
 
 def fingerprint(cert):
     return hashlib.sha256(cert_pem(cert)).hexdigest()
+
+
+def pem_certificates(pem):
+    """Each certificate of a PEM bundle as (SHA-256 fingerprint of its DER, as `openssl x509 -fingerprint -sha256`
+    prints it, subject or ''). Pure: the fingerprint needs no cryptography library, the subject does."""
+    if isinstance(pem, bytes):
+        pem = pem.decode("ascii", "replace")
+    out, body = [], None
+    for line in pem.splitlines():
+        line = line.strip()
+        if line == "-----BEGIN CERTIFICATE-----":
+            body = []
+        elif line == "-----END CERTIFICATE-----" and body is not None:
+            try:
+                der = base64.b64decode("".join(body))
+            except (ValueError, TypeError):
+                der = b""
+            digest = hashlib.sha256(der).hexdigest().upper()
+            subject = ""
+            if HAS_CRYPTOGRAPHY and der:
+                try:
+                    subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
+                except ValueError:
+                    subject = "unreadable certificate"
+            out.append((":".join(digest[i:i + 2] for i in range(0, len(digest), 2)), subject))
+            body = None
+        elif body is not None:
+            body.append(line)
+    return out
+
+
+def describe_roots(pem):
+    """'SHA256 <fingerprint> (<subject>)' for each certificate of a root bundle, joined; 'none' when empty."""
+    certs = pem_certificates(pem or b"")
+    return "; ".join("SHA256 %s (%s)" % (fp, subject) if subject else "SHA256 %s" % fp for fp, subject in certs) or "none"
 
 
 def signed_by(cert, issuer):

@@ -207,6 +207,21 @@ def _merged(current, desired):
     return out
 
 
+def object_ref(obj, action, cluster=None):
+    """What a module reports for an object it wrote (or, in check mode, would write): kind, namespace ('' when
+    cluster-scoped), name and action; cluster names another cluster than the module's own (remote secrets)."""
+    md = obj.get("metadata") or {}
+    ref = dict(kind=obj.get("kind"), namespace=md.get("namespace") or "", name=md.get("name"), action=action)
+    if cluster:
+        ref["cluster"] = cluster
+    return ref
+
+
+def written(refs):
+    """The refs that were (or would be) written: action other than none."""
+    return [r for r in refs if r.get("action") not in (None, "none")]
+
+
 def diff_of(results):
     """Ansible's diff (before/after) for a list of ensure() results, keyed by object."""
     before, after = {}, {}

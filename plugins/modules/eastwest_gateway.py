@@ -139,6 +139,9 @@ objects:
     kind:
       description: Object kind.
       type: str
+    namespace:
+      description: Object namespace.
+      type: str
     name:
       description: Object name.
       type: str
@@ -219,7 +222,7 @@ def gateway_api_main(module, k):
     if p["state"] == "absent":
         gone = k.delete(api_version, kind, name, ns, check_mode=module.check_mode)
         out = dict(changed=gone, address="", address_source="", port=gateway_api.HBONE_PORT, wait_seconds=0.0, conditions=[],
-                   objects=[dict(kind=kind, name=name, action="delete" if gone else "none")])
+                   objects=[dict(kind=kind, namespace=ns, name=name, action="delete" if gone else "none")])
         if module._diff:
             out["diff"] = dict(before={kind + "/" + name: {"present": gone}}, after={kind + "/" + name: {"present": False}})
         module.exit_json(**out)
@@ -251,7 +254,7 @@ def gateway_api_main(module, k):
         ready, address, why = gateway_api.gateway_state(gateway)
     out = dict(changed=r["changed"], address=address if ready else "", address_source="gatewayStatus" if ready else why,
                port=gateway_api.HBONE_PORT, wait_seconds=round(time.time() - started, 1) if not module.check_mode else 0.0,
-               conditions=conditions_of(gateway), objects=[dict(kind=kind, name=name, action=r["action"])])
+               conditions=conditions_of(gateway), objects=[dict(kind=kind, namespace=ns, name=name, action=r["action"])])
     if module._diff:
         out["diff"] = kube.diff_of([dict(r, key="%s/%s" % (kind, name))])
     module.exit_json(**out)
@@ -290,7 +293,7 @@ def main():
             results.append(dict(kind=obj["kind"], name=obj["metadata"]["name"], changed=gone, action="delete" if gone else "none",
                                 key=obj["metadata"]["name"], before={"present": gone}, after={"present": False}))
         module.exit_json(changed=any(r["changed"] for r in results), address="", address_source="",
-                         objects=[dict(kind=r["kind"], name=r["name"], action=r["action"]) for r in results])
+                         objects=[dict(kind=r["kind"], namespace=ns, name=r["name"], action=r["action"]) for r in results])
 
     address, source = p["address"], "given"
     svc = k.get("v1", "Service", p["service"], ns)
@@ -323,7 +326,7 @@ def main():
         r.update(kind=obj["kind"], name=obj["metadata"]["name"], key="%s/%s" % (obj["kind"], obj["metadata"]["name"]))
         results.append(r)
     out = dict(changed=any(r["changed"] for r in results), address=address, address_source=source,
-               objects=[dict(kind=r["kind"], name=r["name"], action=r["action"]) for r in results])
+               objects=[dict(kind=r["kind"], namespace=ns, name=r["name"], action=r["action"]) for r in results])
     if module._diff:
         out["diff"] = kube.diff_of(results)
     module.exit_json(**out)

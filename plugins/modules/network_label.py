@@ -75,6 +75,24 @@ action:
   description: V(create), V(patch) or V(none).
   returned: always
   type: str
+objects:
+  description: The objects written (in check mode, that would be written); empty when nothing differs.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: Object kind (V(Namespace)).
+      type: str
+    namespace:
+      description: Object namespace (empty, a Namespace is cluster-scoped).
+      type: str
+    name:
+      description: Object name.
+      type: str
+    action:
+      description: V(create) or V(patch).
+      type: str
 """
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
@@ -105,6 +123,7 @@ def main():
         module.fail_json(msg="namespace %s: %s" % (p["namespace"], e))
     obj = result["object"]
     out = dict(changed=result["changed"], action=result["action"],
+               objects=kube.written([kube.object_ref(desired, result["action"])]),
                namespace=dict(name=p["namespace"], labels=obj["metadata"].get("labels") or {},
                               annotations=obj["metadata"].get("annotations") or {}))
     if module._diff:

@@ -191,6 +191,30 @@ revoked:
   type: list
   elements: str
   sample: [istio-reader-service-account-istio-remote-secret-token]
+objects:
+  description:
+    - The objects written (in check mode, that would be written), for a report of what the run changed. Remote secrets
+      carry the consumer's name in C(cluster); the token Secret (or a C(TokenRequest)) is in the source cluster and has
+      no C(cluster).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    cluster:
+      description: The consumer's name as given, for objects in a consumer.
+      type: str
+    kind:
+      description: V(Secret), or V(TokenRequest) for a minted token.
+      type: str
+    namespace:
+      description: Object namespace.
+      type: str
+    name:
+      description: Object name (the service account's, for a V(TokenRequest)).
+      type: str
+    action:
+      description: V(create), V(patch) or V(delete).
+      type: str
 token:
   description: Where the token came from; never the token itself.
   returned: always
@@ -262,6 +286,7 @@ class RemoteSecret(object):
         self.src = kube.Kube(label=self.p["cluster_id"], **kube.auth_from_params(self.p))
         self.token_info = {"type": self.p["token_type"], "created": False}
         self.revoked = []
+        self.anchor_created = None  # name of a binding Secret this run creates (reported in objects)
 
         # (consumer, ensure result) in order, kept on the object so a failure halfway can say what was done.
         self.results = []
@@ -361,6 +386,7 @@ class RemoteSecret(object):
                                    "annotations": {rs.SA_NAME_ANNOTATION: self.p["service_account"]}}}
             if not self.check:
                 anchor = self.src.resource("v1", "Secret").create(body=anchor, namespace=ns).to_dict()
+            self.anchor_created = name
         self.token_info["secret_name"] = anchor["metadata"]["name"]
         return anchor
 
@@ -430,6 +456,7 @@ class RemoteSecret(object):
                                       c["namespace"], labels=kube.MANAGED_BY)
             r = k.ensure(desired, check_mode=self.check)
             r["key"] = "%s:%s/%s" % (c["name"], c["namespace"], name)
+            r["ref"] = kube.object_ref(desired, r["action"], cluster=c["name"])
             results.append((c, r))
         if expiries and all(expiries):
             self.token_info["expires"] = min(expiries)
@@ -454,7 +481,8 @@ class RemoteSecret(object):
         self.revoked.append(name)
         return ({"name": "%s (token)" % self.p["cluster_id"]},
                 {"changed": True, "action": "delete", "key": "%s:%s/%s" % (self.p["cluster_id"], self.p["namespace"], name),
-                 "before": {"present": True}, "after": {"present": False}})
+                 "before": {"present": True}, "after": {"present": False},
+                 "ref": dict(kind="Secret", namespace=self.p["namespace"], name=name, action="delete")})
 
     def absent(self):
         cid = self.p["cluster_id"]
@@ -462,7 +490,9 @@ class RemoteSecret(object):
         for c, k in [(c, self._consumer(c)) for c in self.p["consumers"]]:
             deleted = k.delete("v1", "Secret", rs.secret_name(cid), c["namespace"], check_mode=self.check)
             results.append((c, {"changed": deleted, "action": "delete" if deleted else "none", "key": c["name"],
-                                "before": {"present": deleted}, "after": {"present": False}}))
+                                "before": {"present": deleted}, "after": {"present": False},
+                                "ref": dict(cluster=c["name"], kind="Secret", namespace=c["namespace"],
+                                            name=rs.secret_name(cid), action="delete" if deleted else "none")}))
         if self.p["delete_token"]:
             sa = self.p["service_account"]
             # Only what this module created (labelled): a token Secret istioctl made may serve someone else.
@@ -507,6 +537,15 @@ def main():
             "written before the failure: %s" % ", ".join(done) if done else "no consumer was written"),
             secret_name=name, consumers=report(results), token=job.token_info if job else {})
     changed = any(r["changed"] for dummy, r in results)
+    objects = kube.written([r["ref"] for dummy, r in results])
+    info, ns = job.token_info, module.params["namespace"]
+    if info.get("created"):
+        # The token Secret created (or the token minted) in the source cluster.
+        objects.insert(0, dict(kind="Secret", namespace=ns, name=info["secret_name"], action="create")
+                       if info["type"] == "secret" else
+                       dict(kind="TokenRequest", namespace=ns, name=module.params["service_account"], action="create"))
+    if job.anchor_created:
+        objects.insert(0, dict(kind="Secret", namespace=ns, name=job.anchor_created, action="create"))
     out = dict(
         changed=changed,
         secret_name=name,
@@ -514,6 +553,7 @@ def main():
         consumers=report(results),
         revoked=job.revoked,
         token=job.token_info,
+        objects=objects,
     )
     if module._diff:
         out["diff"] = kube.diff_of([r for dummy, r in results])

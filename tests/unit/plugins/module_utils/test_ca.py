@@ -57,3 +57,17 @@ def test_files_are_private(tmp_path):
     ca.write_public(str(tmp_path / "c.pem"), b"cert")
     assert (tmp_path / "c.pem").read_bytes() == b"cert"
     assert isinstance(ca.RENEW_BEFORE, datetime.timedelta)
+
+
+def test_pem_certificates_fingerprint_is_openssls(root):
+    from cryptography.hazmat.primitives import hashes
+    cert, dummy = root
+    fp, subject = ca.pem_certificates(ca.cert_pem(cert))[0]
+    assert fp == cert.fingerprint(hashes.SHA256()).hex(":").upper()
+    assert subject == "CN=Root CA,O=Istio"
+    # A bundle of two roots (a rotation) lists both, in order; text around the blocks is ignored.
+    other = ca.make_root(ca.new_key(2048), 1)
+    bundle = b"# roots\n" + ca.cert_pem(cert) + ca.cert_pem(other)
+    assert [f for f, s in ca.pem_certificates(bundle)] == [fp, other.fingerprint(hashes.SHA256()).hex(":").upper()]
+    assert ca.describe_roots(ca.cert_pem(cert)) == "SHA256 %s (CN=Root CA,O=Istio)" % fp
+    assert ca.describe_roots(b"") == "none"

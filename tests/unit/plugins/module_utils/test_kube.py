@@ -108,3 +108,11 @@ def test_other_errors_pass_through_unchanged():
         raise AssertionError("no ValueError")
     assert kube._reason(ConnectionResetError(104, "Connection reset by peer")) == "[Errno 104] Connection reset by peer"
     assert kube._reason(TimeoutError()) == "TimeoutError"
+
+def test_object_ref_and_written():
+    ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "istio-system"}}
+    refs = [kube.object_ref(ns_obj, "patch"), kube.object_ref(secret, "none"), kube.object_ref(secret, "create", "c2")]
+    assert refs[0] == {"kind": "Namespace", "namespace": "", "name": "istio-system", "action": "patch"}
+    assert kube.written(refs) == [refs[0], {"kind": "Secret", "namespace": "istio-system", "name": "s",
+                                            "action": "create", "cluster": "c2"}]
