@@ -21,6 +21,11 @@ Plan shape (returned by ``plan_mesh``)::
       'networks': {network: [hostnames, sorted]},
       'primaries': [hostnames, sorted], 'remotes': [hostnames, sorted],
       'warnings': [str],
+      # Filled in by check_live from what the clusters hold (empty before): the control-plane revisions installed in
+      # each cluster ('default' = unrevisioned), the ones other than this plan's revision anywhere in the mesh, and
+      # the one that takes over the default-revision role (base chart defaultRevision, east-west gateway) when this
+      # revision is uninstalled while others stay (None when none stays).
+      'installed_revisions': {hostname: [revisions]}, 'other_revisions': [revisions], 'successor_revision': str | None,
       'clusters': {
         hostname: {
           'host': hostname, 'cluster_id': str, 'role': 'primary' | 'remote', 'network': str,
@@ -693,6 +698,7 @@ def _build_plan(model, settings, clusters, primaries, remotes, controller, warni
         'primaries': primaries,
         'remotes': remotes,
         'warnings': warnings,
+        'installed_revisions': {}, 'other_revisions': [], 'successor_revision': None,
         'clusters': dict((name, clusters[name]) for name in names),
     }
 
@@ -794,4 +800,23 @@ def check_live(plan, facts, min_kubernetes=MIN_KUBERNETES):
                                                  if detected == 'openshift' else 'does not serve OpenShift\'s config.openshift.io API group')))
     if problems:
         raise MeshError(problems)
+    _plan_revisions(plan, facts)
     return plan
+
+
+def revision_label(revision):
+    """The istio.io/rev label value of a control plane: the revision, or 'default' for the unrevisioned one."""
+    return revision or 'default'
+
+
+def _plan_revisions(plan, facts):
+    """Revisions share the mesh's objects (base chart, cacerts, remote secrets, reader token, east-west gateway,
+    istiod-gateway, cross-network-gateway, namespace): a revision uninstalled while another one stays anywhere in the
+    mesh removes only its own objects, and hands the default-revision role to the one that stays ('default' when it
+    is among them, else the first by name)."""
+    installed = dict((name, sorted(set((facts.get(name) or {}).get('revisions') or []))) for name in sorted(plan['clusters']))
+    this = revision_label(plan['revision'])
+    others = sorted(set(rev for revs in installed.values() for rev in revs) - set([this]))
+    plan['installed_revisions'] = installed
+    plan['other_revisions'] = others
+    plan['successor_revision'] = ('default' if 'default' in others else others[0]) if others else None

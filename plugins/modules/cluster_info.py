@@ -13,7 +13,7 @@ short_description: Read-only preflight facts about one cluster
 version_added: 0.1.0
 description:
   - Connects to the cluster and returns its API server URL (as the connection options resolve it), its Kubernetes
-    version and whether it serves OpenShift's API groups.
+    version, whether it serves OpenShift's API groups and which Istio control-plane revisions it holds.
   - Never fails on an unreachable cluster; it returns O(ignore:reachable=false) with the error, so that a
     preflight can report every unreachable cluster at once instead of stopping at the first.
 author:
@@ -22,6 +22,10 @@ extends_documentation_fragment:
   - meshops.istio.k8s_auth_options
   - meshops.istio.attributes.READ_ONLY
 options:
+  namespace:
+    description: Istio's system namespace; only revisions whose injection webhooks call a Service there count.
+    type: str
+    default: istio-system
   request_timeout:
     description: Seconds to wait for the API server.
     type: int
@@ -62,6 +66,15 @@ openshift:
   description: Whether the cluster serves C(config.openshift.io).
   returned: when reachable
   type: bool
+revisions:
+  description:
+    - The control-plane revisions installed in the cluster (V(default) for the unrevisioned one), sorted, read from the
+      C(istio.io/rev) label of Istio's sidecar-injector MutatingWebhookConfigurations. Primaries and remotes both have
+      one per revision; revision tags (label C(istio.io/tag)) are not revisions and are left out.
+  returned: when reachable
+  type: list
+  elements: str
+  sample: [canary, default]
 simulated_nodes:
   description: Whether every node of the cluster is simulated (kwok), so that no pod really runs and no traffic
     can flow; data-plane checks are skipped there.
@@ -81,11 +94,26 @@ except ImportError:
 
 # kwok marks the nodes it simulates with this annotation.
 KWOK_NODE = "kwok.x-k8s.io/node"
+REVISION_LABEL = "istio.io/rev"
+TAG_LABEL = "istio.io/tag"
+
+
+def installed_revisions(webhooks, namespace):
+    """Revision labels of the injection webhooks (not revision tags) that call a Service in namespace, or a URL."""
+    found = set()
+    for mwc in webhooks:
+        labels = mwc.metadata.labels or {}
+        if REVISION_LABEL not in labels or TAG_LABEL in labels:
+            continue
+        services = [w.client_config.service for w in mwc.webhooks or [] if w.client_config and w.client_config.service]
+        if not services or any(s.namespace == namespace for s in services):
+            found.add(labels[REVISION_LABEL] or "default")
+    return sorted(found)
 
 
 def main():
     spec = kube.auth_argument_spec()
-    spec.update(request_timeout=dict(type="int", default=10))
+    spec.update(request_timeout=dict(type="int", default=10), namespace=dict(type="str", default="istio-system"))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     out = dict(changed=False, reachable=False, server="")
@@ -95,12 +123,15 @@ def main():
         info = k8s_api.VersionApi(k.api_client).get_code(_request_timeout=p["request_timeout"])
         groups = k8s_api.ApisApi(k.api_client).get_api_versions(_request_timeout=p["request_timeout"]).groups
         nodes = k8s_api.CoreV1Api(k.api_client).list_node(_request_timeout=p["request_timeout"]).items
+        webhooks = k8s_api.AdmissionregistrationV1Api(k.api_client).list_mutating_webhook_configuration(
+            label_selector=REVISION_LABEL, _request_timeout=p["request_timeout"]).items
     except Exception as e:  # any failure to connect is a preflight finding, not a crash
         out["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
         module.exit_json(**out)
     m = re.match(r"v?(\d+)\.(\d+)", info.git_version or "")
     out.update(reachable=True, version=info.git_version, minor=[int(m.group(1)), int(m.group(2))] if m else [0, 0],
                openshift=any(g.name == "config.openshift.io" for g in groups or []),
+               revisions=installed_revisions(webhooks, p["namespace"]),
                simulated_nodes=bool(nodes) and all(KWOK_NODE in (n.metadata.annotations or {}) for n in nodes))
     module.exit_json(**out)
 

@@ -55,10 +55,15 @@ options:
     choices: [service, gateway_api]
     default: service
   revision:
-    description: The control plane revision whose istiod is exposed with O(expose_istiod).
+    description:
+      - The control plane revision whose istiod is exposed with O(expose_istiod), through its own VirtualService
+        C(istiod-vs-<revision>) on the C(istiod-gateway) Gateway that every revision shares.
     type: str
   expose_services:
-    description: Apply the C(cross-network-gateway) Gateway (multi-network meshes).
+    description:
+      - Apply the C(cross-network-gateway) Gateway (multi-network meshes).
+      - With O(state=absent), also remove it; every revision shares it, so leave this false when removing one revision
+        while others stay.
     type: bool
     default: false
   expose_istiod:
@@ -76,7 +81,8 @@ options:
     default: 120
   state:
     description:
-      - V(absent) removes the exposure objects this module applies; the gateway itself belongs to its chart.
+      - V(absent) removes the revision's istiod VirtualService (and C(cross-network-gateway) with O(expose_services));
+        the C(istiod-gateway) Gateway, shared by every revision, and the gateway itself, which belongs to its chart, stay.
       - With O(kind=gateway_api), V(absent) removes the Gateway (istiod then removes its Deployment and Service).
     type: str
     choices: [present, absent]
@@ -288,7 +294,8 @@ def main():
     wanted = ([expose_services(ns)] if p["expose_services"] else []) + (expose_istiod(ns, p["revision"]) if p["expose_istiod"] else [])
     results = []
     if p["state"] == "absent":
-        for obj in expose_services(ns), expose_istiod(ns, p["revision"])[1]:
+        # The revision's own VirtualService always; cross-network-gateway (shared by every revision) only when asked.
+        for obj in ([expose_services(ns)] if p["expose_services"] else []) + [expose_istiod(ns, p["revision"])[1]]:
             gone = k.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], ns, check_mode=module.check_mode)
             results.append(dict(kind=obj["kind"], name=obj["metadata"]["name"], changed=gone, action="delete" if gone else "none",
                                 key=obj["metadata"]["name"], before={"present": gone}, after={"present": False}))

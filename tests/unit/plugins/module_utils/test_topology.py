@@ -606,7 +606,10 @@ def test_json_round_trip(name):
 def test_plan_keys(name):
     result = plan(**SCENARIOS[name])
     assert set(result) == {'model', 'mesh_id', 'namespace', 'revision', 'install_method', 'version', 'multi_network',
-                           'allow_loopback_api_server', 'token', 'gateway_api', 'networks', 'primaries', 'remotes', 'warnings', 'clusters'}
+                           'allow_loopback_api_server', 'token', 'gateway_api', 'networks', 'primaries', 'remotes', 'warnings', 'clusters',
+                           'installed_revisions', 'other_revisions', 'successor_revision'}
+    # Filled in by check_live from the clusters; empty in the plan of the inventory alone.
+    assert (result['installed_revisions'], result['other_revisions'], result['successor_revision']) == ({}, [], None)
     assert (result['gateway_api'] is None) == (result['model'] != 'ambient')
     for cluster in result['clusters'].values():
         assert set(cluster) == {'host', 'cluster_id', 'role', 'network', 'context', 'kubeconfig', 'api_server', 'connection', 'primary', 'remotes',

@@ -59,3 +59,23 @@ def test_remote_pilot_address_override():
     assert p["clusters"]["r2"]["install"]["istiod"]["global"]["remotePilotAddress"] == "x.example.com"
     assert p["clusters"]["r"]["install"]["istiod"]["global"]["remotePilotAddress"] == "istiod.example.com"
     assert "remotePilotAddress" not in p["clusters"]["p"]["install"]["istiod"]["global"]
+
+
+def test_revisions_installed_in_the_mesh():
+    facts = {"c1": dict(fact(), revisions=["canary", "default"]), "c2": dict(fact("https://203.0.113.2:6443"), revisions=["default"]),
+             "c3": fact()}
+    p = topology.check_live(plan(), facts)
+    assert p["installed_revisions"] == {"c1": ["canary", "default"], "c2": ["default"], "c3": []}
+    # Uninstalling the default revision: canary stays somewhere, so it takes over.
+    assert p["other_revisions"] == ["canary"] and p["successor_revision"] == "canary"
+    p = topology.check_live(plan(istio_revision="canary"), facts)
+    assert p["other_revisions"] == ["default"] and p["successor_revision"] == "default"
+
+
+def test_default_is_the_preferred_successor_and_a_lone_revision_has_none():
+    facts = {"c1": dict(fact(), revisions=["1-30", "default", "canary"]), "c2": fact("https://203.0.113.2:6443"), "c3": fact()}
+    p = topology.check_live(plan(istio_revision="canary"), facts)
+    assert p["other_revisions"] == ["1-30", "default"] and p["successor_revision"] == "default"
+    p = topology.check_live(plan(), {"c1": dict(fact(), revisions=["default"]), "c2": fact("https://203.0.113.2:6443"), "c3": fact()})
+    assert p["other_revisions"] == [] and p["successor_revision"] is None
+    assert topology.plan_mesh({"c1": {"kube_context": "k1"}}, {"istio_primary": ["c1"]}, "multi_primary")["other_revisions"] == []
