@@ -281,6 +281,12 @@ class Lab:
             procs.stop([rec])
         if procs.alive(rec):
             raise LabError(f"{c.context}: kube-apiserver (pid {rec['pid']}) did not stop")
+        # The kernel may release the listening socket a moment after the pid is gone; callers rely on a free port.
+        deadline = time.monotonic() + 10
+        while procs.port_in_use("127.0.0.1", c.api_port):
+            if time.monotonic() > deadline:
+                raise LabError(f"{c.context}: port 127.0.0.1:{c.api_port} still in use after kube-apiserver stopped")
+            time.sleep(0.1)
         print(f"meshlab: {c.context}: kube-apiserver (pid {rec['pid']}) stopped"
               + (" with SIGKILL" if kill else ""), file=out, flush=True)
         return rec

@@ -15,7 +15,7 @@ from ecosystem_helpers import REPO, run, venv_collections
 # System packages the EE files may name: each verified to be an RPM in the UBI 9 BaseOS/AppStream repositories.
 # Adding a package to a bindep file means checking it there first (the certification checklist asks for it).
 UBI9_PACKAGES = {"tar", "gzip", "python3.11", "python3.11-pip"}
-COLLECTION_PYTHON = {"kubernetes", "pyyaml", "jmespath", "cryptography"}
+COLLECTION_PYTHON = {"kubernetes", "pyyaml", "jmespath", "cryptography", "drawsvg"}
 # ansible-builder always drops these from collection requirements: ansible-core already requires them.
 BUILDER_IMPLIED = {"pyyaml"}
 

@@ -109,6 +109,7 @@ def test_other_errors_pass_through_unchanged():
     assert kube._reason(ConnectionResetError(104, "Connection reset by peer")) == "[Errno 104] Connection reset by peer"
     assert kube._reason(TimeoutError()) == "TimeoutError"
 
+
 def test_object_ref_and_written():
     ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}}
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "istio-system"}}

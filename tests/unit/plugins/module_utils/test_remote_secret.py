@@ -102,6 +102,7 @@ def test_describe_kubeconfig_tells_expiring_from_legacy_tokens_and_never_returns
     assert rs.describe_kubeconfig(kc)["auth"] == "other"
     assert rs.describe_kubeconfig(None) == {"server": "", "auth": "unreadable", "token_type": "none", "expires": None}
 
+
 def test_rotation_names():
     sa = "istio-reader-service-account"
     assert rs.token_secret_name(sa, "1700000000000") == sa + "-istio-remote-secret-token-1700000000000"
