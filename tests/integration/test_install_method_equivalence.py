@@ -125,7 +125,7 @@ def test_same_key_fields(installs):
                 problems.append("%s %s:\n  helm     %s\n  istioctl %s" % (context, key, helm[key], istioctl[key]))
     assert problems == [], "\n".join(problems)
     # The fields that make the multicluster mesh are there at all (not equal by both being empty).
-    primary, remote = installs["helm"]["fields"]["lab-c1"], installs["helm"]["fields"]["lab-c2"]
+    primary, remote = (installs["helm"]["fields"][c] for c in sorted(installs["helm"]["fields"]))  # cluster 1, cluster 2 of this slot
     env = primary["Deployment/istiod env"]
     assert env.get("CLUSTER_ID") == "cluster1" and env.get("EXTERNAL_ISTIOD") == "true", env
     assert primary["ConfigMap/istio defaultConfig"]["meshId"] == "mesh1"

@@ -76,7 +76,7 @@ def istiod_views(stdout):
 
 
 def test_two_revisions_side_by_side_each_with_its_own_webhooks(flow):
-    primary, remote = flow["both_objects"]["lab-c1"], flow["both_objects"]["lab-c2"]
+    primary, remote = (flow["both_objects"][c] for c in sorted(flow["both_objects"]))  # cluster 1, cluster 2 of this slot
     for name in ("Deployment/istiod", "Deployment/istiod-canary", "Service/istiod", "Service/istiod-canary",
                  "VirtualService/istiod-vs", "VirtualService/istiod-vs-canary", "Gateway/istiod-gateway"):
         assert name in primary["names"], name
@@ -111,7 +111,7 @@ def test_removing_the_default_revision_in_check_mode_writes_nothing_and_predicts
 
 
 def test_removing_the_default_revision_keeps_canary_and_what_the_revisions_share(flow):
-    primary, remote = flow["canary_objects"]["lab-c1"], flow["canary_objects"]["lab-c2"]
+    primary, remote = (flow["canary_objects"][c] for c in sorted(flow["canary_objects"]))  # cluster 1, cluster 2 of this slot
     for gone in ("Deployment/istiod", "Service/istiod", "VirtualService/istiod-vs"):
         assert gone not in primary["names"], gone
     assert "Service/istiod" not in remote["names"]
