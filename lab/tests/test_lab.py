@@ -59,9 +59,13 @@ def _install_istiod(lab, ctx, cluster_id, network):
 
 
 def _clusterz(rec):
+    """istiod's cluster list; [] while the process is still starting (the supervisor records it before it listens)."""
     url = f"http://127.0.0.1:{rec['ports']['monitoring']}/debug/clusterz"
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return json.load(r)
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.load(r)
+    except OSError:  # connection refused until istiod opens its monitoring port
+        return []
 
 
 def test_helm_installed_istiod_runs_for_real(lab):
