@@ -10,7 +10,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import contextlib
 import datetime
+import fcntl
 import hashlib
 import os
 
@@ -157,6 +159,21 @@ def intermediate_problem(cert, key, root, cluster_id, namespace):
     if sans != ["istiod.%s.svc" % namespace]:
         return "has SAN %s instead of istiod.%s.svc" % (sans, namespace)
     return None
+
+
+@contextlib.contextmanager
+def directory_lock(directory, check_mode=False):
+    """Hold an exclusive lock on directory (a .lock file in it) while generating files several processes may want;
+    nothing is held in check mode or when the directory does not exist yet (then nothing can be written anyway)."""
+    if check_mode or not os.path.isdir(directory):
+        yield
+        return
+    fd = os.open(os.path.join(directory, ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def write_private(path, data):

@@ -13,7 +13,8 @@ short_description: Read-only preflight facts about one cluster
 version_added: 0.1.0
 description:
   - Connects to the cluster and returns its API server URL (as the connection options resolve it), its Kubernetes
-    version, whether it serves OpenShift's API groups and which Istio control-plane revisions it holds.
+    version, whether it serves OpenShift's API groups, which Istio control-plane revisions it holds and which root of
+    trust its C(cacerts) Secret holds (fingerprints only; no key leaves the module).
   - Never fails on an unreachable cluster; it returns O(ignore:reachable=false) with the error, so that a
     preflight can report every unreachable cluster at once instead of stopping at the first.
 author:
@@ -75,6 +76,16 @@ revisions:
   type: list
   elements: str
   sample: [canary, default]
+cacerts_root_sha256:
+  description: SHA-256 of the C(root-cert.pem) the cluster's C(cacerts) Secret holds in O(namespace), as the
+    M(meshops.istio.cacerts) module compares it; empty when there is no such Secret.
+  returned: when reachable
+  type: str
+cacerts_root_fingerprint:
+  description: SHA-256 fingerprints (and subjects) of the certificates in that C(root-cert.pem), or V(none).
+  returned: when reachable
+  type: str
+  sample: SHA256 3A:9F:...:C1 (O=meshops.istio,CN=Root CA)
 simulated_nodes:
   description: Whether every node of the cluster is simulated (kwok), so that no pod really runs and no traffic
     can flow; data-plane checks are skipped there.
@@ -82,15 +93,19 @@ simulated_nodes:
   type: bool
 """
 
+import base64
+import hashlib
 import re
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.meshops.istio.plugins.module_utils import kube
+from ansible_collections.meshops.istio.plugins.module_utils import ca, kube
 
 try:
     from kubernetes import client as k8s_api
+    from kubernetes.client.rest import ApiException
 except ImportError:
     k8s_api = None
+    ApiException = Exception
 
 # kwok marks the nodes it simulates with this annotation.
 KWOK_NODE = "kwok.x-k8s.io/node"
@@ -111,6 +126,22 @@ def installed_revisions(webhooks, namespace):
     return sorted(found)
 
 
+def cacerts_root(core, namespace, timeout):
+    """(sha256, fingerprints) of the root in the cluster's cacerts Secret; ('', 'none') when there is none. Read here
+    so that the trust role can refuse a foreign root without another module run per cluster."""
+    try:
+        secret = core.read_namespaced_secret("cacerts", namespace, _request_timeout=timeout)
+    except ApiException as e:
+        if getattr(e, "status", None) == 404:
+            return "", "none"
+        raise
+    pem = (secret.data or {}).get("root-cert.pem")
+    if not pem:
+        return "", "none"
+    root = base64.b64decode(pem)
+    return hashlib.sha256(root).hexdigest(), ca.describe_roots(root)
+
+
 def main():
     spec = kube.auth_argument_spec()
     spec.update(request_timeout=dict(type="int", default=10), namespace=dict(type="str", default="istio-system"))
@@ -122,7 +153,9 @@ def main():
         out["server"] = k.k8s.configuration.host
         info = k8s_api.VersionApi(k.api_client).get_code(_request_timeout=p["request_timeout"])
         groups = k8s_api.ApisApi(k.api_client).get_api_versions(_request_timeout=p["request_timeout"]).groups
-        nodes = k8s_api.CoreV1Api(k.api_client).list_node(_request_timeout=p["request_timeout"]).items
+        core = k8s_api.CoreV1Api(k.api_client)
+        nodes = core.list_node(_request_timeout=p["request_timeout"]).items
+        root_sha256, root_fingerprint = cacerts_root(core, p["namespace"], p["request_timeout"])
         webhooks = k8s_api.AdmissionregistrationV1Api(k.api_client).list_mutating_webhook_configuration(
             label_selector=REVISION_LABEL, _request_timeout=p["request_timeout"]).items
     except Exception as e:  # any failure to connect is a preflight finding, not a crash
@@ -132,6 +165,7 @@ def main():
     out.update(reachable=True, version=info.git_version, minor=[int(m.group(1)), int(m.group(2))] if m else [0, 0],
                openshift=any(g.name == "config.openshift.io" for g in groups or []),
                revisions=installed_revisions(webhooks, p["namespace"]),
+               cacerts_root_sha256=root_sha256, cacerts_root_fingerprint=root_fingerprint,
                simulated_nodes=bool(nodes) and all(KWOK_NODE in (n.metadata.annotations or {}) for n in nodes))
     module.exit_json(**out)
 

@@ -14,7 +14,8 @@ version_added: 0.1.0
 description:
   - With O(part=root), ensures the mesh root (C(root-key.pem), C(root-cert.pem)) in O(directory), unless a root of
     your own is given with O(root_cert_path) and O(root_key_path). Run it once per mesh (C(run_once)).
-  - With O(part=intermediate), ensures O(cluster_id)'s intermediate CA in C(<directory>/<cluster_id>/) with
+  - With O(part=intermediate), ensures the root as O(part=root) does (under a lock on O(directory), so that the runs
+    for several clusters at once make one root), then O(cluster_id)'s intermediate CA in C(<directory>/<cluster_id>/) with
     C(ca-key.pem), C(ca-cert.pem), C(root-cert.pem) and C(cert-chain.pem), signed by the root. The layout and
     certificate profile follow Istio's C(tools/certs) (O=Istio, CN=Intermediate CA, L=<cluster>, C(pathlen:0),
     SAN C(istiod.<namespace>.svc)).
@@ -68,13 +69,13 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: The mesh root, once
+- name: The mesh root alone, once
   meshops.istio.mesh_ca:
     directory: ~/.meshops/mesh1/ca
     part: root
   run_once: true
 
-- name: One intermediate per cluster
+- name: One intermediate per cluster (and the root, when there is none yet)
   meshops.istio.mesh_ca:
     directory: ~/.meshops/mesh1/ca
     part: intermediate
@@ -92,6 +93,10 @@ root_key_path:
   type: str
 root_sha256:
   description: SHA-256 of the root certificate PEM (empty in check mode when the root is yet to be created).
+  returned: always
+  type: str
+root_fingerprint:
+  description: SHA-256 fingerprint and subject of the root certificate, or V(none (to be generated)).
   returned: always
   type: str
 ca_cert_path:
@@ -118,6 +123,14 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.meshops.istio.plugins.module_utils import ca
 
 
+TO_BE_GENERATED = "none (to be generated)"
+
+
+def describe_root(out, root):
+    # root_sha256 hashes the PEM as written to each cluster's cacerts (root-cert.pem): it compares with what is there.
+    out.update(root_sha256=ca.fingerprint(root), root_fingerprint=ca.describe_roots(ca.cert_pem(root)))
+
+
 def root_paths(p):
     if p["root_cert_path"]:
         return p["root_cert_path"], p["root_key_path"]
@@ -126,9 +139,9 @@ def root_paths(p):
 
 def ensure_root(module, p, out):
     cert_path, key_path = root_paths(p)
-    out.update(root_cert_path=cert_path, root_key_path=key_path, root_sha256="")
+    out.update(root_cert_path=cert_path, root_key_path=key_path, root_sha256="", root_fingerprint=TO_BE_GENERATED)
     if os.path.exists(cert_path) and os.path.exists(key_path):
-        out["root_sha256"] = ca.fingerprint(ca.load_cert(cert_path))
+        describe_root(out, ca.load_cert(cert_path))
         return
     if p["root_cert_path"]:
         module.fail_json(msg="root_cert_path %s or root_key_path %s does not exist" % (cert_path, key_path))
@@ -139,7 +152,7 @@ def ensure_root(module, p, out):
     cert = ca.make_root(key, p["days"])
     ca.write_private(key_path, ca.key_pem(key))
     ca.write_public(cert_path, ca.cert_pem(cert))
-    out["root_sha256"] = ca.fingerprint(cert)
+    describe_root(out, cert)
 
 
 def ensure_intermediate(module, p, out):
@@ -147,14 +160,15 @@ def ensure_intermediate(module, p, out):
     d = os.path.join(p["directory"], p["cluster_id"])
     files = dict(ca_cert_path=os.path.join(d, "ca-cert.pem"), ca_key_path=os.path.join(d, "ca-key.pem"),
                  cert_chain_path=os.path.join(d, "cert-chain.pem"))
-    out.update(files, root_cert_path=os.path.join(d, "root-cert.pem"), root_key_path=key_path, root_sha256="")
+    out.update(files, root_cert_path=os.path.join(d, "root-cert.pem"), root_key_path=key_path, root_sha256="",
+               root_fingerprint=TO_BE_GENERATED)
     if not (os.path.exists(cert_path) and os.path.exists(key_path)):
         if module.check_mode:  # the root itself is only planned
             out.update(changed=True, reason="the root is yet to be created")
             return
         module.fail_json(msg="no mesh root at %s: run this module with part=root first" % cert_path)
     root, root_key = ca.load_cert(cert_path), ca.load_key(key_path)
-    out["root_sha256"] = ca.fingerprint(root)
+    describe_root(out, root)
     reason, reuse_key = None, os.path.exists(files["ca_key_path"])
     if not all(os.path.exists(f) for f in list(files.values()) + [out["root_cert_path"]]):
         reason = "no intermediate for %s yet" % p["cluster_id"]
@@ -205,11 +219,21 @@ def main():
     p = module.params
     out = dict(changed=False)
     if not module.check_mode and not os.path.isdir(p["directory"]):
-        os.makedirs(p["directory"], 0o700)
+        try:
+            os.makedirs(p["directory"], 0o700)
+        except OSError:  # the run for another cluster made it meanwhile
+            if not os.path.isdir(p["directory"]):
+                raise
     if p["part"] == "root":
         ensure_root(module, p, out)
     else:
+        # One task per cluster instead of a root task first: one module run less on every converge.
+        root = dict(changed=False)
+        with ca.directory_lock(p["directory"], module.check_mode):
+            ensure_root(module, p, root)
         ensure_intermediate(module, p, out)
+        if root["changed"]:
+            out.update(changed=True, reason="%s; %s" % (root["reason"], out.get("reason") or "new intermediate"))
     module.exit_json(**out)
 
 

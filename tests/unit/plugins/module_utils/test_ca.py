@@ -71,3 +71,35 @@ def test_pem_certificates_fingerprint_is_openssls(root):
     assert [f for f, s in ca.pem_certificates(bundle)] == [fp, other.fingerprint(hashes.SHA256()).hex(":").upper()]
     assert ca.describe_roots(ca.cert_pem(cert)) == "SHA256 %s (CN=Root CA,O=Istio)" % fp
     assert ca.describe_roots(b"") == "none"
+
+
+def test_directory_lock_serialises_processes(tmp_path):
+    # Two processes (one mesh_ca run per cluster) generating the root at once: the second waits for the first.
+    import multiprocessing
+    import time
+    log = tmp_path / "log"
+
+    def hold(tag):
+        with ca.directory_lock(str(tmp_path)):
+            with open(str(log), "a") as f:
+                f.write("%s-in " % tag)
+            time.sleep(0.3)
+            with open(str(log), "a") as f:
+                f.write("%s-out " % tag)
+
+    procs = [multiprocessing.get_context("fork").Process(target=hold, args=(t,)) for t in "ab"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(10)
+    events = log.read_text().split()
+    assert len(events) == 4 and events[0][0] == events[1][0] and events[2][0] == events[3][0], events
+    assert [e[2:] for e in events] == ["in", "out", "in", "out"], events
+
+
+def test_directory_lock_holds_nothing_in_check_mode_or_without_directory(tmp_path):
+    with ca.directory_lock(str(tmp_path / "missing")):
+        pass
+    with ca.directory_lock(str(tmp_path), check_mode=True):
+        pass
+    assert not (tmp_path / "missing").exists() and not (tmp_path / ".lock").exists()
