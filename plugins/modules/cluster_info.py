@@ -86,6 +86,14 @@ cacerts_root_fingerprint:
   returned: when reachable
   type: str
   sample: SHA256 3A:9F:...:C1 (O=meshops.istio,CN=Root CA)
+helm_releases:
+  description:
+    - The Helm releases deployed in O(namespace), by release name, reduced to what C(kubernetes.core.helm) compares
+      before an upgrade (chart name-version, appVersion, and a SHA-256 digest of the user-supplied values; the values
+      themselves are not returned). Roles skip the helm task of a release already in the declared state.
+  returned: when reachable
+  type: dict
+  sample: {istiod: {chart: istiod-1.31.0, app_version: 1.31.0, revision: 1, values_sha256: 5e1c...}}
 simulated_nodes:
   description: Whether every node of the cluster is simulated (kwok), so that no pod really runs and no traffic
     can flow; data-plane checks are skipped there.
@@ -98,7 +106,7 @@ import hashlib
 import re
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.meshops.istio.plugins.module_utils import ca, kube
+from ansible_collections.meshops.istio.plugins.module_utils import ca, helm_release, kube
 
 try:
     from kubernetes import client as k8s_api
@@ -156,6 +164,8 @@ def main():
         core = k8s_api.CoreV1Api(k.api_client)
         nodes = core.list_node(_request_timeout=p["request_timeout"]).items
         root_sha256, root_fingerprint = cacerts_root(core, p["namespace"], p["request_timeout"])
+        releases = core.list_namespaced_secret(p["namespace"], label_selector=helm_release.SELECTOR,
+                                               _request_timeout=p["request_timeout"]).items
         webhooks = k8s_api.AdmissionregistrationV1Api(k.api_client).list_mutating_webhook_configuration(
             label_selector=REVISION_LABEL, _request_timeout=p["request_timeout"]).items
     except Exception as e:  # any failure to connect is a preflight finding, not a crash
@@ -166,6 +176,7 @@ def main():
                openshift=any(g.name == "config.openshift.io" for g in groups or []),
                revisions=installed_revisions(webhooks, p["namespace"]),
                cacerts_root_sha256=root_sha256, cacerts_root_fingerprint=root_fingerprint,
+               helm_releases=helm_release.deployed({"labels": r.metadata.labels, "data": r.data} for r in releases),
                simulated_nodes=bool(nodes) and all(KWOK_NODE in (n.metadata.annotations or {}) for n in nodes))
     module.exit_json(**out)
 

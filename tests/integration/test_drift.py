@@ -11,9 +11,11 @@ compares three sets of (cluster, "<action> <Kind> <namespace>/<name>"):
 Stages: the empty lab; a partly converged mesh (cluster2 as a run stopped after its control plane leaves it: no
 east-west gateway, no exposure Gateway, no reader token, so no remote secret for it in cluster1); a drifted mesh (a
 remote secret deleted, another edited by hand, the network label changed, cacerts replaced with another intermediate
-of the same root). Then a cacerts of another root: the converge and its check mode stop before any write and explain
-(clusters, fingerprints, what breaks, what to do); a lost CA directory (a new root generated on the controller) is
-refused the same way; only istio_ca_replace_root=true puts the mesh's root back, and reports it.
+of the same root, istiod's release upgraded by hand with a value of its own). Then a cacerts of another root: the
+converge and its check mode stop before any write and explain (clusters, fingerprints, what breaks, what to do); a
+lost CA directory (a new root generated on the controller) is refused the same way; only istio_ca_replace_root=true
+puts the mesh's root back, and reports it. Last, a converged mesh plans and writes nothing, without a single helm
+module run (preflight found every release current).
 """
 import base64
 import datetime
@@ -209,11 +211,16 @@ def test_drifted_mesh_is_restored_and_reported(stages):
     # (d) cacerts replaced with material of the same root: cluster1's intermediate
     c1_cacerts = get_json(lab, c1, "-n", NS, "get", "secret", "cacerts")
     kubectl(lab, c2, "-n", NS, "patch", "secret", "cacerts", "--type=merge", "-p", json.dumps({"data": c1_cacerts["data"]}))
+    # (e) istiod's release upgraded by hand with a value of its own: preflight's read of the release sees it, so the
+    # helm task is not skipped
+    run("helm", "upgrade", "istiod", lab.env["MESHLAB_ISTIO_CHARTS"] + "/istio-control/istio-discovery", "-n", NS,
+        "--kube-context", c1, "--reuse-values", "--set", "pilot.env.MESHOPS_DRIFT=by-hand", env=lab.env)
 
     stage = stages.plan_and_apply("drift")
     assert_plan_holds(stage)
     assert stage["actual"] == {
-        "cluster1": {"patch Namespace istio-system", "patch Secret istio-system/istio-remote-secret-cluster2"},
+        "cluster1": {"patch Namespace istio-system", "patch Secret istio-system/istio-remote-secret-cluster2",
+                     "upgrade HelmRelease istio-system/istiod"},
         "cluster2": {"create Secret istio-system/istio-remote-secret-cluster1", "patch Secret istio-system/cacerts",
                      # istiod reads cacerts only when it starts
                      "patch Deployment istio-system/istiod"}}
@@ -223,6 +230,8 @@ def test_drifted_mesh_is_restored_and_reported(stages):
     dummy, kubeconfig = remote_kubeconfig(get_json(lab, c1, "-n", NS, "get", "secret", "istio-remote-secret-cluster2"))
     assert kubeconfig["clusters"][0]["cluster"]["server"] == declared_server
     assert kubeconfig["users"][0]["user"]["token"] != "edited-by-hand"
+    values = json.loads(run("helm", "get", "values", "istiod", "-n", NS, "--kube-context", c1, "-o", "json", env=lab.env).stdout)
+    assert "MESHOPS_DRIFT" not in json.dumps(values), values
     held = get_json(lab, c2, "-n", NS, "get", "secret", "cacerts")["data"]
     assert base64.b64decode(held["ca-cert.pem"]) == (stages.ca_dir / "cluster2" / "ca-cert.pem").read_bytes()
     assert "Every istiod sees every other cluster synced" in stage["real"]["proc"].stdout
@@ -317,3 +326,10 @@ def test_converged_mesh_plans_nothing(stages):
     assert_plan_holds(stage)
     assert stage["actual"] == {"cluster1": set(), "cluster2": set()}
     assert all(len(w) == 0 for w in stage["real"]["writes"].values())
+    # Preflight found every release at its chart and values: no helm module run at all, in the plan or the run.
+    for run_result in (stage["check"], stage["real"]):
+        for task in ("meshops.istio.control_plane : Install Istio's base chart (CRDs, reader service account)",
+                     "meshops.istio.control_plane : Install istiod",
+                     "meshops.istio.eastwest_gateway : Install the east-west gateway for this cluster's network"):
+            block = run_result["proc"].stdout.split(f"TASK [{task}]", 1)[1].split("TASK [", 1)[0]
+            assert "skipping: [cluster1]" in block and "skipping: [cluster2]" in block, (task, block)
