@@ -16,7 +16,10 @@ NS = "istio-system"
 REPORT_TASK = "TASK [meshops.istio.changes : Report the objects this run changed"
 HELM_RELEASE = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<version>\d+)$")
 KINDS = {"namespaces": "Namespace", "secrets": "Secret", "deployments": "Deployment", "gateways": "Gateway",
-         "virtualservices": "VirtualService", "configmaps": "ConfigMap", "services": "Service"}
+         "virtualservices": "VirtualService", "configmaps": "ConfigMap", "services": "Service",
+         # ambient: the Gateway API bundle
+         "customresourcedefinitions": "CustomResourceDefinition", "validatingadmissionpolicies": "ValidatingAdmissionPolicy",
+         "validatingadmissionpolicybindings": "ValidatingAdmissionPolicyBinding"}
 VERBS = {"create": "create", "patch": "patch", "update": "patch", "delete": "delete"}
 
 
