@@ -9,6 +9,8 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+NOT_WRITTEN = (None, "none", "keep")
+
 
 def _helm_action(result):
     status = result.get("status") or {}
@@ -42,7 +44,8 @@ def changed_objects(sources, hosts=None):
                     action=_helm_action(result))))
             continue
         for obj in result.get("objects") or []:
-            if obj.get("action") in (None, "none"):
+            # none: already as declared; keep: left alone on purpose (newer Gateway API CRDs). Neither is a write.
+            if obj.get("action") in NOT_WRITTEN:
                 continue
             out.setdefault(obj.get("cluster") or source["host"], set()).add(describe(obj))
     return dict((h, sorted(objs)) for h, objs in out.items())

@@ -193,3 +193,33 @@ def describe_kubeconfig(kubeconfig):
     expires = token_expiry(token)
     return {"server": server, "auth": "token", "token_type": "legacy" if expires is None else "token_request",
             "expires": expires}
+
+
+# ---- what a run did: consumers and revocations kept apart ---------------------------------------------------------
+def revocable(names, service_account, in_use):
+    """The token and binding Secrets to delete, sorted: those this collection (or istioctl) names for the account that
+    no consumer's token depends on (in_use: names of the Secrets held tokens depend on)."""
+    return sorted(set(n for n in names
+                      if (is_token_secret_name(n, service_account) or is_anchor_secret_name(n, service_account))
+                      and n not in in_use))
+
+
+def revocation(cluster_id, namespace, name):
+    """The result of deleting (in check mode: planning to delete) one token or binding Secret in the source cluster:
+    its diff key and before/after, and the object written, which has no cluster (it is the source cluster's)."""
+    return {"name": name, "changed": True, "action": "delete", "key": "%s:%s/%s" % (cluster_id, namespace, name),
+            "before": {"present": True}, "after": {"present": False},
+            "ref": {"kind": "Secret", "namespace": namespace, "name": name, "action": "delete"}}
+
+
+def outcome(consumers, revocations):
+    """What a run reports, from consumers, a list of (consumer name, result with changed, action and ref), and
+    revocations, a list of revocation() results: changed, the per-consumer report (consumers only), the names revoked
+    and the objects written (consumers' Secrets first, then the deleted token and binding Secrets)."""
+    return {
+        "changed": any(r["changed"] for dummy, r in consumers) or any(r["changed"] for r in revocations),
+        "consumers": [{"name": name, "changed": r["changed"], "action": r["action"]} for name, r in consumers],
+        "revoked": [r["name"] for r in revocations],
+        "objects": [r["ref"] for dummy, r in consumers if r["ref"].get("action") not in (None, "none")]
+        + [r["ref"] for r in revocations],
+    }

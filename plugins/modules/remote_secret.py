@@ -170,7 +170,8 @@ server:
   sample: https://cluster2.example.com:6443
 consumers:
   description:
-    - What happened in each consumer.
+    - What happened in each consumer, one entry per consumer and nothing else; the token and binding Secrets deleted
+      in the source cluster are in RV(revoked).
     - When a cluster is lost halfway and the task fails, the consumers written before the failure.
   returned: always
   type: list
@@ -186,7 +187,10 @@ consumers:
       description: V(create), V(patch), V(delete) or V(none).
       type: str
 revoked:
-  description: Token and binding Secrets deleted (in check mode, to be deleted) by O(revoke_unused) or O(delete_token).
+  description:
+    - Names of the token and binding Secrets deleted (in check mode, to be deleted) in the source cluster by
+      O(revoke_unused) or O(delete_token), which revokes the tokens that depend on them.
+    - When a cluster is lost halfway and the task fails, those deleted before the failure.
   returned: always
   type: list
   elements: str
@@ -194,8 +198,8 @@ revoked:
 objects:
   description:
     - The objects written (in check mode, that would be written), for a report of what the run changed. Remote secrets
-      carry the consumer's name in C(cluster); the token Secret (or a C(TokenRequest)) is in the source cluster and has
-      no C(cluster).
+      carry the consumer's name in C(cluster); the token Secret (or a C(TokenRequest)), a binding Secret and the
+      deleted token and binding Secrets (RV(revoked)) are in the source cluster and have no C(cluster).
   returned: always
   type: list
   elements: dict
@@ -285,11 +289,12 @@ class RemoteSecret(object):
         self.check = module.check_mode
         self.src = kube.Kube(label=self.p["cluster_id"], **kube.auth_from_params(self.p))
         self.token_info = {"type": self.p["token_type"], "created": False}
-        self.revoked = []
         self.anchor_created = None  # name of a binding Secret this run creates (reported in objects)
 
-        # (consumer, ensure result) in order, kept on the object so a failure halfway can say what was done.
+        # Kept on the object so a failure halfway can say what was done: (consumer, ensure result) in order, one per
+        # consumer written (or found up to date); and the token and binding Secrets deleted in the source cluster.
         self.results = []
+        self.revocations = []
 
     def hide(self, secret):
         # Belt and braces: even if a token ended up in an error message, Ansible masks it.
@@ -461,8 +466,8 @@ class RemoteSecret(object):
         if expiries and all(expiries):
             self.token_info["expires"] = min(expiries)
         if self.p["revoke_unused"]:
-            results.extend(self.revoke_unused(results))
-        return server, results
+            self.revoke_unused(results)
+        return server
 
     def revoke_unused(self, results):
         """Delete the token and binding Secrets no consumer's token depends on (which revokes those tokens)."""
@@ -472,17 +477,19 @@ class RemoteSecret(object):
             held = rs.kubeconfig_token(rs.parse_secret_kubeconfig(r.get("object"), cid))
             self.hide(held)
             in_use.add(rs.token_secret_ref(held))
-        stale = [s["metadata"]["name"] for s in self._token_secrets() + self._anchors()
-                 if (rs.is_token_secret_name(s["metadata"]["name"], sa) or rs.is_anchor_secret_name(s["metadata"]["name"], sa))
-                 and s["metadata"]["name"] not in in_use]
-        return [self._deleted(name) for name in sorted(set(stale)) if self.src.delete("v1", "Secret", name, ns, check_mode=self.check)]
+        names = [s["metadata"]["name"] for s in self._token_secrets() + self._anchors()]
+        for name in rs.revocable(names, sa, in_use):
+            self._revoke(name)
 
-    def _deleted(self, name):
-        self.revoked.append(name)
-        return ({"name": "%s (token)" % self.p["cluster_id"]},
-                {"changed": True, "action": "delete", "key": "%s:%s/%s" % (self.p["cluster_id"], self.p["namespace"], name),
-                 "before": {"present": True}, "after": {"present": False},
-                 "ref": dict(kind="Secret", namespace=self.p["namespace"], name=name, action="delete")})
+    def _revoke(self, name):
+        """Delete one token or binding Secret of the source cluster (which revokes the tokens depending on it)."""
+        ns = self.p["namespace"]
+        if self.src.delete("v1", "Secret", name, ns, check_mode=self.check):
+            self.revocations.append(rs.revocation(self.p["cluster_id"], ns, name))
+
+    def outcome(self):
+        """changed, consumers, revoked and objects (see rs.outcome), of what was done so far."""
+        return rs.outcome([(c["name"], r) for c, r in self.results], self.revocations)
 
     def absent(self):
         cid = self.p["cluster_id"]
@@ -499,9 +506,8 @@ class RemoteSecret(object):
             ours = [s["metadata"]["name"] for s in self.src.list("v1", "Secret", namespace=self.p["namespace"], label_selector=MANAGED_SELECTOR)
                     if rs.is_token_secret_name(s["metadata"]["name"], sa) or rs.is_anchor_secret_name(s["metadata"]["name"], sa)]
             for name in sorted(ours):
-                if self.src.delete("v1", "Secret", name, self.p["namespace"], check_mode=self.check):
-                    results.append(self._deleted(name))
-        return None, results
+                self._revoke(name)
+        return None
 
 
 def _failure(e):
@@ -516,28 +522,24 @@ def main():
     name = rs.secret_name(module.params["cluster_id"])
     job = None
 
-    def report(results):
-        # Revoked token Secrets ride along in results as "<id> (token)" entries; they are returned as revoked.
-        return [dict(name=c["name"], changed=r["changed"], action=r["action"]) for c, r in results
-                if not c["name"].endswith(" (token)")]
-
     try:
         job = RemoteSecret(module)
         if module.params["state"] == "present":
-            server, results = job.present()
+            server = job.present()
         else:
-            server, results = job.absent()
+            server = job.absent()
     except (kube.KubeError, kube.TransportError, OSError, ApiException) as e:
         # A cluster lost halfway: say which one, and which consumers already hold their (complete) Secret. Each
         # consumer's Secret is one API write, so the others hold the previous complete one or none.
-        results = job.results if job else []
-        done = [c["name"] for c, r in results if not c["name"].endswith(" (token)")]
-        module.fail_json(msg="remote secret %s (consumers %s): %s; %s" % (
+        done = job.outcome() if job else rs.outcome([], [])
+        written = [c["name"] for c in done["consumers"]]
+        module.fail_json(msg="remote secret %s (consumers %s): %s; %s%s" % (
             name, ", ".join(c["name"] for c in module.params["consumers"]), _failure(e),
-            "written before the failure: %s" % ", ".join(done) if done else "no consumer was written"),
-            secret_name=name, consumers=report(results), token=job.token_info if job else {})
-    changed = any(r["changed"] for dummy, r in results)
-    objects = kube.written([r["ref"] for dummy, r in results])
+            "written before the failure: %s" % ", ".join(written) if written else "no consumer was written",
+            "; revoked before the failure: %s" % ", ".join(done["revoked"]) if done["revoked"] else ""),
+            secret_name=name, consumers=done["consumers"], revoked=done["revoked"], token=job.token_info if job else {})
+    done = job.outcome()
+    objects = done["objects"]
     info, ns = job.token_info, module.params["namespace"]
     if info.get("created"):
         # The token Secret created (or the token minted) in the source cluster.
@@ -547,16 +549,16 @@ def main():
     if job.anchor_created:
         objects.insert(0, dict(kind="Secret", namespace=ns, name=job.anchor_created, action="create"))
     out = dict(
-        changed=changed,
+        changed=done["changed"],
         secret_name=name,
         server=server or "",
-        consumers=report(results),
-        revoked=job.revoked,
+        consumers=done["consumers"],
+        revoked=done["revoked"],
         token=job.token_info,
         objects=objects,
     )
     if module._diff:
-        out["diff"] = kube.diff_of([r for dummy, r in results])
+        out["diff"] = kube.diff_of([r for dummy, r in job.results] + job.revocations)
     module.exit_json(**out)
 
 

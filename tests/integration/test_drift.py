@@ -21,36 +21,17 @@ import base64
 import datetime
 import hashlib
 import json
-import re
 import time
 
 import pytest
 import yaml
 
+from changes_report import actual_objects, report
 from conftest import run
 
 MODEL = "multi-primary-multi-network"
 PLAYBOOK = "multi-primary.yml"
 NS = "istio-system"
-REPORT_TASK = "TASK [meshops.istio.changes : Report the objects this run changed"
-HELM_RELEASE = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<version>\d+)$")
-KINDS = {"namespaces": "Namespace", "secrets": "Secret", "deployments": "Deployment", "gateways": "Gateway",
-         "virtualservices": "VirtualService", "configmaps": "ConfigMap", "services": "Service"}
-VERBS = {"create": "create", "patch": "patch", "update": "patch", "delete": "delete"}
-
-
-def report(stdout):
-    """The `changes` role's summary, {cluster: set of descriptions}, as the run printed it."""
-    lines = stdout.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith(REPORT_TASK)), None)
-    assert start is not None, "the run printed no change report:\n" + stdout[-4000:]
-    block = []
-    for line in lines[start + 2:]:
-        if not line.strip():
-            break
-        block.append(line)
-    data = yaml.safe_load("\n".join(block))["changes_summary"]
-    return {cluster: set(objs) for cluster, objs in data.items()}
 
 
 def kubectl(lab, ctx, *args):
@@ -59,58 +40,6 @@ def kubectl(lab, ctx, *args):
 
 def get_json(lab, ctx, *args):
     return json.loads(kubectl(lab, ctx, *args, "-o", "json"))
-
-
-def helm_manifest(lab, ctx, release):
-    """(resource plural, namespace, name) of every object of a release's manifest."""
-    out = set()
-    text = run("helm", "get", "manifest", release, "-n", NS, "--kube-context", ctx, env=lab.env).stdout
-    for doc in yaml.safe_load_all(text):
-        if doc:
-            md = doc["metadata"]
-            out.add((doc["kind"].lower() + "s", md.get("namespace", NS if doc["kind"] not in CLUSTER_SCOPED else ""),
-                     md["name"]))
-    return out
-
-
-CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration",
-                  "ValidatingWebhookConfiguration", "Namespace"}
-
-
-def actual_objects(lab, writes, hosts):
-    """(reported-style {cluster: set}, problems) from the audit records of one run."""
-    out, problems, helm = {h: set() for h in hosts.values()}, [], {}
-    for ctx, records in writes.items():
-        host = hosts[ctx]
-        releases = set()
-        for w in records:
-            if not 200 <= (w["code"] or 0) < 300:
-                problems.append(f"{host}: {w['verb']} {w['uri']} answered {w['code']}")
-            if w["userAgent"].startswith("Helm/"):
-                m = HELM_RELEASE.match(w["name"]) if w["resource"] == "secrets" else None
-                if m:
-                    releases.add((m["release"], "install" if m["version"] == "1" else "upgrade"))
-                else:
-                    helm.setdefault(ctx, set()).add((w["resource"], w["namespace"], w["name"]))
-                continue
-            if w["resource"] == "serviceaccounts" and w["subresource"] == "token":
-                out[host].add(f"create TokenRequest {w['namespace']}/{w['name']}")
-                continue
-            kind = KINDS.get(w["resource"], w["resource"])
-            # The apiserver records a Namespace's own name as its namespace, except on create.
-            namespace = "" if w["resource"] == "namespaces" else w["namespace"]
-            where = f"{namespace}/{w['name']}" if namespace else w["name"]
-            out[host].add(f"{VERBS[w['verb']]} {kind} {where}")
-        for release, action in releases:
-            out[host].add(f"{action} HelmRelease {NS}/{release}")
-        rendered = set().union(*(helm_manifest(lab, ctx, r) for r, dummy in releases)) if releases else set()
-        stray = helm.get(ctx, set()) - rendered
-        if stray:
-            problems.append(f"{host}: Helm wrote objects of no release it wrote: {sorted(stray)}")
-        if any(a == "install" for dummy, a in releases) and not helm.get(ctx, set()) >= {
-                o for r, a in releases if a == "install" for o in helm_manifest(lab, ctx, r)}:
-            problems.append(f"{host}: a release was installed without all of its objects being created")
-    return out, problems
 
 
 class Stages:

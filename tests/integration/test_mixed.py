@@ -1,15 +1,20 @@
 """A mixed topology in one inventory: two primaries on two networks, and a remote on the second network controlled
-by the second primary. It converges, verifies, and a re-run writes nothing."""
+by the second primary. It converges, verifies, and a re-run writes nothing. The `changes` report of each run lists
+exactly the objects the run wrote per the audit logs: the primaries' control planes and gateways (imported before the
+remote's) as well as the remote's control plane; nothing on the re-run."""
 import json
 import re
 
+import changes_report
 from conftest import run
 
 
 def test_mixed_topology_converges_and_verifies(lab3, tmp_path):
     inv = tmp_path / "inventory.yml"
-    lab3.inventory("mixed", inv, tmp_path / "ca")
+    hosts = changes_report.hosts_of(lab3.inventory("mixed", inv, tmp_path / "ca"))
+    mark = lab3.mark()
     proc = lab3.playbook("primary-remote.yml", inv, check=True)
+    writes = changes_report.writes_since(lab3, mark)
     # The playbook's verify step already required each primary's istiod to report both other clusters synced
     # and the other network's gateway; its summaries show it.
     out = " ".join(proc.stdout.split())
@@ -27,7 +32,21 @@ def test_mixed_topology_converges_and_verifies(lab3, tmp_path):
                                  "-o", "json", env=lab3.env).stdout)["items"]
         assert {k for s in secrets for k in s["data"]} == held, ctx
 
+    # The report of the converge is what the audit logs recorded, object by object.
+    actual, problems = changes_report.actual_objects(lab3, writes, hosts)
+    assert not problems, problems
+    reported = changes_report.report(proc.stdout)
+    assert reported == actual, (reported, actual)
+    installed = {"install HelmRelease istio-system/istio-base", "install HelmRelease istio-system/istiod"}
+    # The primaries' charts (their imports' results are registered over by the remote's) and the remote's.
+    for host in ("cluster1", "cluster2", "cluster3"):
+        assert installed <= reported[host], (host, reported[host])
+    for host in ("cluster1", "cluster2"):
+        assert "install HelmRelease istio-system/istio-eastwestgateway" in reported[host], (host, reported[host])
+    assert "create Secret istio-system/istio-remote-secret-cluster3" in reported["cluster2"], reported["cluster2"]
+
     mark = lab3.mark()
     again = lab3.playbook("primary-remote.yml", inv, check=True)
-    assert all(n == 0 for n in lab3.writes(mark).values())
+    assert all(len(w) == 0 for w in changes_report.writes_since(lab3, mark).values())
     assert "changed=0" in again.stdout and "changed=1" not in again.stdout
+    assert changes_report.report(again.stdout) == {"cluster1": set(), "cluster2": set(), "cluster3": set()}

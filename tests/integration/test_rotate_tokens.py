@@ -1,7 +1,9 @@
 """playbooks/rotate-tokens.yml on the lab: a two-cluster multi-primary mesh gets new reader tokens in every remote
 secret; every istiod re-syncs; the old tokens are then rejected (401) by the API server they were issued by, the new
-ones work. Check mode writes nothing. Rotated twice more: from legacy token Secrets to TokenRequest tokens, and from
-one bound TokenRequest token to the next (the old one is revoked by deleting the Secret it is bound to)."""
+ones work. Check mode writes nothing. A normal converge afterwards keeps the new tokens (no write to the remote
+secrets, the old tokens stay revoked). Rotated twice more: from legacy token Secrets to TokenRequest tokens, and from
+one bound TokenRequest token to the next (the old one is revoked by deleting the Secret it is bound to); a converge
+with TokenRequest tokens keeps the bound ones too."""
 import base64
 import re
 import json
@@ -74,8 +76,10 @@ class Flow:
         mark = self.lab.mark()
         started = time.monotonic()
         proc = self.lab.playbook(playbook, self.inv, *extra)
-        out = dict(proc=proc, seconds=round(time.monotonic() - started, 1), writes=self.lab.writes(mark),
-                   changed=changed_tasks(proc.stdout))
+        seconds = round(time.monotonic() - started, 1)
+        time.sleep(0.5)  # the audit log is written asynchronously
+        out = dict(proc=proc, seconds=seconds, writes=self.lab.writes(mark), changed=changed_tasks(proc.stdout),
+                   objects=json.loads(self.lab.meshlab("writes", "--since", mark, "--objects")))
         print("\n%s: %ss, %s writes" % (name, out["seconds"], sum(out["writes"].values())))
         self.runs[name] = out
         assert proc.returncode == 0, "%s failed:\n%s\n%s" % (name, proc.stdout[-8000:], proc.stderr[-2000:])
@@ -112,8 +116,17 @@ def rotated(flow):
     return flow
 
 
-def rotated_to_token_request(flow):
+def converged_after_rotation(flow):
     rotated(flow)
+    if "converge after rotate" not in flow.runs:
+        flow.run("converge after rotate", "multi-primary.yml")
+        flow.converged = remote_secrets(flow.lab)
+        flow.converged_status = tokens_status(flow.before, flow.converged)
+    return flow
+
+
+def rotated_to_token_request(flow):
+    converged_after_rotation(flow)
     if "rotate to token_request" not in flow.runs:
         flow.run("rotate to token_request", "rotate-tokens.yml", "-e", "istio_token_type=token_request")
         flow.bound = remote_secrets(flow.lab)
@@ -122,6 +135,27 @@ def rotated_to_token_request(flow):
         flow.bound_again = remote_secrets(flow.lab)
         flow.bound_again_status = tokens_status(flow.bound, flow.bound_again)
     return flow
+
+
+def converged_with_token_request(flow):
+    rotated_to_token_request(flow)
+    if "converge token_request" not in flow.runs:
+        flow.run("converge token_request", "multi-primary.yml", "-e", "istio_token_type=token_request")
+        flow.bound_converged = remote_secrets(flow.lab)
+        flow.bound_converged_status = tokens_status(flow.bound, flow.bound_converged)
+    return flow
+
+
+def token_secret_writes(run):
+    """(context, verb, Secret name) of every write to a remote secret or to a reader token or binding Secret."""
+    return sorted((ctx, w["verb"], w["name"]) for ctx, records in run["objects"].items() for w in records
+                  if w["resource"] == "secrets" and (w["name"].startswith(SECRET_PREFIX) or "-istio-remote-secret-" in w["name"]))
+
+
+def assert_synced(run):
+    out = " ".join(run["proc"].stdout.split())
+    for cluster, other in (("cluster1", "cluster2"), ("cluster2", "cluster1")):
+        assert re.search(r"istiod-\S+: clusters %s=synced\(local\) %s=synced" % (cluster, other), out), out[-3000:]
 
 
 ROTATE_TASK = "meshops.istio.rotate_tokens : Issue a new reader token and write it into every consumer (the old one keeps working)"
@@ -145,15 +179,26 @@ def test_every_remote_secret_gets_a_new_token(flow):
 
 def test_every_istiod_reports_every_cluster_synced(flow):
     rotated(flow)
-    out = " ".join(flow.runs["rotate"]["proc"].stdout.split())
-    for cluster, other in (("cluster1", "cluster2"), ("cluster2", "cluster1")):
-        assert re.search(r"istiod-\S+: clusters %s=synced\(local\) %s=synced" % (cluster, other), out), out[-3000:]
+    assert_synced(flow.runs["rotate"])
 
 
 def test_old_tokens_are_rejected_and_new_ones_work(flow):
     rotated(flow)
     # (old token, new token) HTTP status, per (consumer, source cluster)
     assert flow.status == dict((key, (401, 200)) for key in flow.before), flow.status
+
+
+def test_converge_after_rotation_keeps_the_new_tokens(flow):
+    """The inventory's normal converge neither re-issues nor reverts the rotated tokens: no write to a remote secret
+    or a token Secret, the consumers hold the rotated tokens, the old ones stay revoked, every istiod stays synced."""
+    converged_after_rotation(flow)
+    run = flow.runs["converge after rotate"]
+    assert token_secret_writes(run) == [], token_secret_writes(run)
+    assert flow.converged == flow.after, "the converge changed a remote secret's token, server or CA"
+    assert flow.converged_status == dict((key, (401, 200)) for key in flow.before), flow.converged_status
+    assert_synced(run)
+    # Nothing else had drifted either: the whole converge is a no-op.
+    assert run["changed"] == [] and sum(run["writes"].values()) == 0, (run["changed"], run["writes"])
 
 
 def test_token_request_rotation_revokes_the_bound_token(flow):
@@ -167,3 +212,14 @@ def test_token_request_rotation_revokes_the_bound_token(flow):
     # the legacy token replaced by a bound one, then that bound token replaced by the next
     assert flow.bound_status == dict((key, (401, 200)) for key in flow.bound), flow.bound_status
     assert flow.bound_again_status == dict((key, (401, 200)) for key in flow.bound), flow.bound_again_status
+
+
+def test_converge_with_token_request_keeps_the_bound_tokens(flow):
+    converged_with_token_request(flow)
+    run = flow.runs["converge token_request"]
+    assert token_secret_writes(run) == [], token_secret_writes(run)
+    assert flow.bound_converged == flow.bound_again, "the converge re-minted or reverted a bound token"
+    # the token of the first TokenRequest rotation stays revoked, the current one works
+    assert flow.bound_converged_status == dict((key, (401, 200)) for key in flow.bound), flow.bound_converged_status
+    assert_synced(run)
+    assert run["changed"] == [] and sum(run["writes"].values()) == 0, (run["changed"], run["writes"])

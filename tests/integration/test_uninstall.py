@@ -3,13 +3,16 @@ cluster is listed before each install (the first time: the empty lab); each mode
 mode (writes nothing, predicts the real run), uninstalled with istio_purge_crds (the clusters hold exactly the objects
 they held before, no istio/multiCluster Secret), and uninstalled again (changes and writes nothing). Without the purge
 only Istio's CRDs (and the APIService registrations of their groups) stay, and a system namespace holding an object
-that is not Istio's stays, with that object."""
+that is not Istio's stays, with that object. Each install's `changes` report lists exactly the objects the audit logs
+say it wrote."""
 import json
 import re
 import time
 
 import pytest
+import yaml
 
+import changes_report
 import cluster_snapshot
 from conftest import REPO, changed_tasks, run
 
@@ -49,7 +52,18 @@ class Flows:
         started = time.monotonic()
         proc = self.lab.playbook(name, inv, *extra)
         return dict(proc=proc, seconds=round(time.monotonic() - started, 1), writes=self.lab.writes(mark),
-                    changed=changed_tasks(proc.stdout))
+                    changed=changed_tasks(proc.stdout), mark=mark)
+
+    def install(self, playbook, inv, *extra):
+        """The install run, with its change report and what the audit logs say it wrote (read before the uninstall:
+        the Helm releases' manifests are part of it)."""
+        out = self.playbook(playbook, inv, *extra)
+        if out["proc"].returncode == 0:
+            hosts = changes_report.hosts_of(yaml.safe_load(inv.read_text()))
+            out["actual"], out["problems"] = changes_report.actual_objects(
+                self.lab, changes_report.writes_since(self.lab, out["mark"]), hosts)
+            out["reported"] = changes_report.report(out["proc"].stdout)
+        return out
 
     def inventory(self, model, name=None):
         d = self.tmp / (name or model)
@@ -65,7 +79,7 @@ class Flows:
                 pytest.skip("playbooks/%s does not exist (yet): nothing installs a %s mesh to uninstall" % (playbook, model))
             inv = self.inventory(model)
             before = self.snapshot()
-            out = {"install": self.playbook(playbook, inv, *extra)}
+            out = {"install": self.install(playbook, inv, *extra)}
             out["check"] = self.playbook("uninstall.yml", inv, "--check", "--diff", *extra, *PURGE)
             out["uninstall"] = self.playbook("uninstall.yml", inv, *extra, *PURGE)
             out["diff"] = self.snapshot_diff(before)
@@ -111,6 +125,20 @@ def ok(result):
 @pytest.mark.parametrize("model", list(MODELS))
 def test_install(flows, model):
     ok(flows.purge(model)["install"])
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_install_reports_exactly_what_it_wrote(flows, model):
+    """The changes report of every model's playbook; primary-remote installs the primaries' control plane and gateway,
+    then the remote's, with the same roles: both are reported."""
+    install = flows.purge(model)["install"]
+    ok(install)
+    assert not install["problems"], install["problems"]
+    assert install["reported"] == install["actual"], (install["reported"], install["actual"])
+    for host, objs in install["reported"].items():
+        assert "install HelmRelease istio-system/istiod" in objs, (host, objs)
+        if model != "ambient":
+            assert "install HelmRelease istio-system/istio-eastwestgateway" in objs, (host, objs)
 
 
 @pytest.mark.parametrize("model", list(MODELS))

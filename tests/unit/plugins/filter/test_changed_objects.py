@@ -59,3 +59,32 @@ def test_describe():
         "patch Secret istio-system/cacerts"
     assert describe({"kind": "Namespace", "namespace": "", "name": "istio-system", "action": "create"}) == \
         "create Namespace istio-system"
+
+
+def test_kept_objects_are_not_writes():
+    """gateway_api_crds reports CRDs it leaves alone (newer than the release's) as keep."""
+    crds = {"changed": True, "objects": [
+        {"kind": "CustomResourceDefinition", "name": "gateways.gateway.networking.k8s.io", "action": "keep",
+         "reason": "v1.5.0 installed is newer"},
+        {"kind": "CustomResourceDefinition", "name": "grpcroutes.gateway.networking.k8s.io", "action": "create"}]}
+    assert changed_objects([{"host": "a", "result": crds}], ["a"]) == {
+        "a": ["create CustomResourceDefinition grpcroutes.gateway.networking.k8s.io"]}
+
+
+def test_results_collected_twice_are_reported_once():
+    """A model role that imports a verb role twice keeps the first import's results before the second one
+    overwrites them with skipped results; the results of other roles are then collected twice."""
+    helm = {"changed": True, "status": {"revision": "1"}}
+    secret = {"changed": True, "objects": [{"cluster": "p", "kind": "Secret", "namespace": "ns", "name": "rs-r", "action": "create"}]}
+    sources = [
+        # collected between the imports: the primary's release installed, the remote's skipped
+        {"host": "p", "result": helm, "release": "istiod", "namespace": "ns"},
+        {"host": "r", "result": {"skipped": True}, "release": "istiod", "namespace": "ns"},
+        {"host": "r", "result": secret},
+        # collected at the end: the other way round
+        {"host": "p", "result": {"skipped": True}, "release": "istiod", "namespace": "ns"},
+        {"host": "r", "result": helm, "release": "istiod", "namespace": "ns"},
+        {"host": "r", "result": secret},
+    ]
+    assert changed_objects(sources, ["p", "r"]) == {
+        "p": ["create Secret ns/rs-r", "install HelmRelease ns/istiod"], "r": ["install HelmRelease ns/istiod"]}

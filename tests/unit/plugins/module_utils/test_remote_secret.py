@@ -128,3 +128,44 @@ def test_token_secret_ref():
     assert rs.token_secret_ref(unbound) is None
     assert rs.token_secret_ref("garbage") is None
     assert rs.token_secret_ref(None) is None
+
+
+def test_revocable_keeps_what_held_tokens_depend_on_and_what_is_not_ours():
+    sa = "istio-reader-service-account"
+    base, rotated = rs.token_secret_name(sa), rs.token_secret_name(sa, "1700000000001")
+    anchor_old, anchor_new = rs.anchor_secret_name(sa, "1"), rs.anchor_secret_name(sa, "2")
+    names = [rotated, base, anchor_new, anchor_old, base, "istio-reader-token-x", rs.token_secret_name("other-sa")]
+    assert rs.revocable(names, sa, {rotated, anchor_new, None}) == sorted([base, anchor_old])
+    assert rs.revocable(names, sa, set(names)) == []
+    assert rs.revocable([], sa, set()) == []
+
+
+def consumer_result(action, cluster="cluster1"):
+    ref = {"cluster": cluster, "kind": "Secret", "namespace": "istio-system", "name": "istio-remote-secret-c2", "action": action}
+    return {"changed": action != "none", "action": action, "ref": ref}
+
+
+def test_outcome_keeps_revocations_out_of_the_consumers():
+    sa = "istio-reader-service-account"
+    revoked = rs.revocation("c2", "istio-system", rs.token_secret_name(sa))
+    assert revoked == {"name": rs.token_secret_name(sa), "changed": True, "action": "delete",
+                       "key": "c2:istio-system/" + rs.token_secret_name(sa),
+                       "before": {"present": True}, "after": {"present": False},
+                       "ref": {"kind": "Secret", "namespace": "istio-system", "name": rs.token_secret_name(sa), "action": "delete"}}
+    got = rs.outcome([("cluster1", consumer_result("none")), ("cluster3", consumer_result("patch", "cluster3"))], [revoked])
+    assert got["changed"] is True
+    assert got["consumers"] == [{"name": "cluster1", "changed": False, "action": "none"},
+                                {"name": "cluster3", "changed": True, "action": "patch"}]
+    assert got["revoked"] == [rs.token_secret_name(sa)]
+    # The consumer's Secret carries its cluster; the deleted token Secret is the source cluster's (no cluster).
+    assert got["objects"] == [consumer_result("patch", "cluster3")["ref"], revoked["ref"]]
+
+
+def test_outcome_of_a_revocation_alone_is_a_change_with_no_consumer_written():
+    revoked = rs.revocation("c2", "istio-system", rs.anchor_secret_name("r", "1"))
+    got = rs.outcome([("cluster1", consumer_result("none"))], [revoked])
+    assert (got["changed"], got["consumers"], got["revoked"]) == (
+        True, [{"name": "cluster1", "changed": False, "action": "none"}], ["r-istio-remote-secret-binding-1"])
+    assert rs.outcome([("cluster1", consumer_result("none"))], []) == {
+        "changed": False, "consumers": [{"name": "cluster1", "changed": False, "action": "none"}], "revoked": [], "objects": []}
+    assert rs.outcome([], []) == {"changed": False, "consumers": [], "revoked": [], "objects": []}
