@@ -597,10 +597,6 @@ def _check_model(model, settings, clusters, remotes, problems, warnings):
     for name in remotes:
         problems.append(Problem(name, 'group', 'is in %s, but Istio ambient multicluster supports multi-primary only; move the host to %s, '
                                 'or use playbooks/primary-remote.yml for a sidecar-mode primary-remote mesh' % (REMOTE_GROUP, PRIMARY_GROUP)))
-    if settings['install_method'] != 'helm':
-        problems.append(Problem(None, 'istio_install_method', '%r cannot install an ambient mesh with this collection (istiod, istio-cni and '
-                                'ztunnel are installed from their Helm charts); set istio_install_method to helm, or leave it unset'
-                                % settings['install_method']))
     version = parse_version(settings['version'])
     if version is not None and version[:2] < AMBIENT_MIN_VERSION:
         problems.append(Problem(None, 'istio_version', '%s is too old: Istio ambient multicluster exists from %d.%d on; set istio_version to %d.%d.0 or later'

@@ -27,9 +27,14 @@ extends_documentation_fragment:
   - meshops.istio.attributes.READ_ONLY
 options:
   namespace:
-    description: The Istio system namespace (istiod, istio-cni, ztunnel and the east-west Gateway).
+    description: The Istio system namespace (istiod and the east-west Gateway; istio-cni and ztunnel too unless O(node_namespace) is set).
     type: str
     default: istio-system
+  node_namespace:
+    description:
+      - Where the istio-cni and ztunnel DaemonSets run, when not in O(namespace) (C(kube-system) on OpenShift).
+    type: str
+    version_added: 0.2.0
   cluster_id:
     description: This cluster's Istio cluster ID.
     type: str
@@ -150,9 +155,10 @@ def observe(k, p):
             problems.append("not Available")
         fine = "ambient, multi-network, CLUSTER_ID=%s, available" % p["cluster_id"]
         checks.append(dict(name="istiod", ok=not problems, detail="%s: %s" % (d["metadata"]["name"], "; ".join(problems) or fine)))
-    checks.append(daemonset_check("ztunnel", k.get("apps/v1", "DaemonSet", p["ztunnel"], ns),
+    node_ns = p["node_namespace"] or ns
+    checks.append(daemonset_check("ztunnel", k.get("apps/v1", "DaemonSet", p["ztunnel"], node_ns),
                                   {"ISTIO_META_CLUSTER_ID": p["cluster_id"], "NETWORK": p["network"]}))
-    checks.append(daemonset_check("istio-cni", k.get("apps/v1", "DaemonSet", p["cni"], ns), {}))
+    checks.append(daemonset_check("istio-cni", k.get("apps/v1", "DaemonSet", p["cni"], node_ns), {}))
     if p["eastwest_gateway"]:
         gw_class = k.get(gateway_api.API_VERSION, "GatewayClass", gateway_api.EASTWEST_CLASS)
         if gw_class is None:
@@ -177,6 +183,7 @@ def main():
     spec = kube.auth_argument_spec()
     spec.update(
         namespace=dict(type="str", default="istio-system"),
+        node_namespace=dict(type="str"),
         cluster_id=dict(type="str", required=True),
         network=dict(type="str", required=True),
         revision=dict(type="str"),

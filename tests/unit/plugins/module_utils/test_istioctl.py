@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from ansible_collections.meshops.istio.plugins.module_utils import istioctl
+from ansible_collections.meshops.istio.plugins.module_utils import istioctl, topology
 
 
 def test_chart_values_map_to_istio_operator_values():
@@ -29,6 +29,24 @@ def test_chart_values_map_to_istio_operator_values():
         "pilot": {"env": {"A": "1"}, "cni": {"enabled": True}, "resources": {}},
         "ztunnel": {"multiCluster": {"clusterName": "c1"}},
     }
+
+
+@pytest.mark.parametrize("platform, node_namespace", [("kubernetes", "istio-system"), ("openshift", "kube-system")])
+def test_ambient_plan_gives_ztunnel_its_cluster_and_network(platform, node_namespace):
+    # What the istioctl ztunnel component renders from: the ztunnel chart reads multiCluster.clusterName and the
+    # flattened global.network (ISTIO_META_CLUSTER_ID and NETWORK), as it does from the Helm values.
+    hosts = dict((name, {"kube_context": name, "istio_network": network, "istio_version": "1.30.0", "istio_install_method": "istioctl"})
+                 for name, network in (("c1", "n1"), ("c2", "n2")))
+    cluster = topology.plan_mesh(hosts, {"istio_primary": ["c1", "c2"]}, "ambient")["clusters"]["c2"]
+    install = topology.apply_platform(cluster, platform)["install"]
+    assert install["node_namespace"] == node_namespace
+    values = istioctl.values_from_charts(dict((chart, install[chart]) for chart in ("base", "istiod", "cni", "ztunnel")))
+    assert values["profile"] == "ambient"
+    assert values["ztunnel"]["multiCluster"] == {"clusterName": "c2"}
+    assert values["global"]["network"] == "n2" and values["global"]["multiCluster"] == {"clusterName": "c2"}
+    assert values["pilot"]["env"] == {"AMBIENT_ENABLE_MULTI_NETWORK": "true"}
+    if platform == "openshift":
+        assert values["global"]["platform"] == values["ztunnel"]["platform"] == "openshift"
 
 
 def test_unknown_chart_is_an_error():

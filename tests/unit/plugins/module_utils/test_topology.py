@@ -124,8 +124,6 @@ ERRORS = [
      'Istio ambient multicluster supports multi-primary only'),
     ('ambient-too-old', 'ambient', dict(common={'istio_version': '1.26.3'}, hostvars=two_networks()), None, 'istio_version',
      'set istio_version to 1.27.0 or later'),
-    ('ambient-istioctl', 'ambient', dict(common=dict(AMBIENT, istio_install_method='istioctl'), hostvars=two_networks()), None,
-     'istio_install_method', 'set istio_install_method to helm'),
     ('ambient-gateway-api-unknown-release', 'ambient', dict(common={'istio_version': '1.31.0'}, hostvars=two_networks()), None,
      'istio_gateway_api_crds', "Istio 1.31.0 is not in this collection's table of Gateway API versions (Istio 1.27, 1.28, 1.29, 1.30)"),
     ('ambient-gateway-api-no-istio-version', 'ambient', dict(hostvars=two_networks()), None, 'istio_gateway_api_crds', 'istio_version is not set'),
@@ -480,6 +478,14 @@ def test_ambient_two_networks():
             'cni': {'profile': 'ambient'},
             'ztunnel': {'multiCluster': {'clusterName': name}, 'global': {'network': network}}, 'node_namespace': 'istio-system',
         }
+
+
+def test_ambient_with_istioctl_plans_the_same_install():
+    helm = plan('ambient', common=AMBIENT, hostvars=two_networks())
+    istioctl = plan('ambient', common=dict(AMBIENT, istio_install_method='istioctl'), hostvars=two_networks())
+    assert (istioctl['install_method'], istioctl['warnings']) == ('istioctl', [])
+    # istioctl installs istio-cni and ztunnel as IstioOperator components, from the same planned chart values.
+    assert istioctl['clusters'] == helm['clusters']
 
 
 @pytest.mark.parametrize('istio, pinned', [('1.27.3', 'v1.3.0'), ('1.28.0', 'v1.4.0'), ('1.29.2', 'v1.4.0'), ('1.30.0', 'v1.5.1'),
