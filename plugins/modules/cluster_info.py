@@ -86,6 +86,12 @@ cacerts_root_fingerprint:
   returned: when reachable
   type: str
   sample: SHA256 3A:9F:...:C1 (O=meshops.istio,CN=Root CA)
+namespace_metadata:
+  description: The labels and annotations of O(namespace), or null when it does not exist yet (the network role
+    needs no module run when it already carries the declared network label and annotations).
+  returned: when reachable
+  type: dict
+  sample: {labels: {topology.istio.io/network: network1}, annotations: {}}
 helm_releases:
   description:
     - The Helm releases deployed in O(namespace), by release name, reduced to what C(kubernetes.core.helm) compares
@@ -150,6 +156,17 @@ def cacerts_root(core, namespace, timeout):
     return hashlib.sha256(root).hexdigest(), ca.describe_roots(root)
 
 
+def namespace_metadata(core, namespace, timeout):
+    """{labels, annotations} of the namespace, or None when it does not exist."""
+    try:
+        ns = core.read_namespace(namespace, _request_timeout=timeout)
+    except ApiException as e:
+        if getattr(e, "status", None) == 404:
+            return None
+        raise
+    return {"labels": ns.metadata.labels or {}, "annotations": ns.metadata.annotations or {}}
+
+
 def main():
     spec = kube.auth_argument_spec()
     spec.update(request_timeout=dict(type="int", default=10), namespace=dict(type="str", default="istio-system"))
@@ -163,6 +180,7 @@ def main():
         groups = k8s_api.ApisApi(k.api_client).get_api_versions(_request_timeout=p["request_timeout"]).groups
         core = k8s_api.CoreV1Api(k.api_client)
         nodes = core.list_node(_request_timeout=p["request_timeout"]).items
+        ns_meta = namespace_metadata(core, p["namespace"], p["request_timeout"])
         root_sha256, root_fingerprint = cacerts_root(core, p["namespace"], p["request_timeout"])
         releases = core.list_namespaced_secret(p["namespace"], label_selector=helm_release.SELECTOR,
                                                _request_timeout=p["request_timeout"]).items
@@ -175,7 +193,7 @@ def main():
     out.update(reachable=True, version=info.git_version, minor=[int(m.group(1)), int(m.group(2))] if m else [0, 0],
                openshift=any(g.name == "config.openshift.io" for g in groups or []),
                revisions=installed_revisions(webhooks, p["namespace"]),
-               cacerts_root_sha256=root_sha256, cacerts_root_fingerprint=root_fingerprint,
+               namespace_metadata=ns_meta, cacerts_root_sha256=root_sha256, cacerts_root_fingerprint=root_fingerprint,
                helm_releases=helm_release.deployed({"labels": r.metadata.labels, "data": r.data} for r in releases),
                simulated_nodes=bool(nodes) and all(KWOK_NODE in (n.metadata.annotations or {}) for n in nodes))
     module.exit_json(**out)

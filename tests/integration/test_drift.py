@@ -255,9 +255,11 @@ def test_converged_mesh_plans_nothing(stages):
     assert_plan_holds(stage)
     assert stage["actual"] == {"cluster1": set(), "cluster2": set()}
     assert all(len(w) == 0 for w in stage["real"]["writes"].values())
-    # Preflight found every release at its chart and values: no helm module run at all, in the plan or the run.
+    # Preflight found the namespace as declared and every release at its chart and values: no network_label and no
+    # helm module run at all, in the plan or the run.
     for run_result in (stage["check"], stage["real"]):
-        for task in ("meshops.istio.control_plane : Install Istio's base chart (CRDs, reader service account)",
+        for task in ("meshops.istio.network : Create the Istio system namespace with this cluster's network label",
+                     "meshops.istio.control_plane : Install Istio's base chart (CRDs, reader service account)",
                      "meshops.istio.control_plane : Install istiod",
                      "meshops.istio.eastwest_gateway : Install the east-west gateway for this cluster's network"):
             block = run_result["proc"].stdout.split(f"TASK [{task}]", 1)[1].split("TASK [", 1)[0]
