@@ -77,9 +77,12 @@ options:
         seconds. Defaults to a third of O(token_expiration).
     type: int
   token_wait_timeout:
-    description: Seconds to wait for the token controller to fill a newly created token Secret.
+    description:
+      - Seconds to wait for the token controller to fill a newly created token Secret.
+      - The default covers a kube-controller-manager that is still reconnecting after its API server was down (its
+        watches retry with a backoff of up to a minute).
     type: int
-    default: 30
+    default: 120
   consumers:
     description: The clusters whose istiod must read the source cluster; each gets the Secret.
     type: list
@@ -272,7 +275,7 @@ def argument_spec():
         token_type=dict(type="str", choices=["secret", "token_request"], default="secret", no_log=False),
         token_expiration=dict(type="int", default=2592000, no_log=False),
         token_renew_before=dict(type="int", no_log=False),
-        token_wait_timeout=dict(type="int", default=30, no_log=False),
+        token_wait_timeout=dict(type="int", default=120, no_log=False),
         consumers=dict(type="list", elements="dict", required=True, options=_consumer_argspec()),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         delete_token=dict(type="bool", default=False, no_log=False),
