@@ -21,18 +21,18 @@ trap 'rm -rf "$WORK"' EXIT
 start=$(date +%s.%N)
 step() { printf '%6.1f s  %s\n' "$(echo "$(date +%s.%N) - $start" | bc)" "$*"; }
 
-# --- Plug-in CA: one root, one intermediate per cluster (Istio's tools/certs profile) ---------------------------
+# --- Plug-in CA: one root, one intermediate per cluster (Istio's tools/certs profile: RSA 4096, SHA-256) -------------
 step "certificates"
 cd "$WORK"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout root-key.pem -out root-cert.pem -days 3650 -sha256 \
+openssl req -x509 -newkey rsa:4096 -nodes -keyout root-key.pem -out root-cert.pem -days 3650 -sha256 \
   -subj "/O=Istio/CN=Root CA" -addext "basicConstraints=critical,CA:TRUE" \
   -addext "keyUsage=critical,digitalSignature,nonRepudiation,keyEncipherment,keyCertSign" 2>/dev/null
 for c in cluster1 cluster2; do
   mkdir -p "$c"
-  openssl req -newkey rsa:2048 -nodes -keyout "$c/ca-key.pem" -out "$c/ca.csr" -sha256 \
+  openssl req -newkey rsa:4096 -nodes -keyout "$c/ca-key.pem" -out "$c/ca.csr" -sha256 \
     -subj "/O=Istio/CN=Intermediate CA/L=$c" 2>/dev/null
   printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,digitalSignature,nonRepudiation,keyEncipherment,keyCertSign\nsubjectAltName=DNS:istiod.istio-system.svc\n' > "$c/ext.cnf"
-  openssl x509 -req -in "$c/ca.csr" -CA root-cert.pem -CAkey root-key.pem -CAcreateserial -days 730 -sha256 \
+  openssl x509 -req -in "$c/ca.csr" -CA root-cert.pem -CAkey root-key.pem -CAcreateserial -days 3650 -sha256 \
     -extfile "$c/ext.cnf" -out "$c/ca-cert.pem" 2>/dev/null
   cat "$c/ca-cert.pem" root-cert.pem > "$c/cert-chain.pem"
   cp root-cert.pem "$c/"

@@ -172,5 +172,9 @@ def install_command(binary, iop_path, connection, timeout=None):
     return cmd
 
 
+# What `istioctl uninstall --revision R` says when it finds no istiod or webhook of revision R.
+REVISION_NOT_FOUND = "could not find target revision"
+
+
 def uninstall_command(binary, namespace, revision, connection):
     return [binary, "uninstall", "-y", "--revision", revision or "default", "--istioNamespace", namespace] + connection

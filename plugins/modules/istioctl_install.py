@@ -61,6 +61,8 @@ options:
     description:
       - V(absent) runs C(istioctl uninstall --revision <revision or default>) and deletes the ConfigMap; custom
         resource definitions and other shared objects stay.
+      - When the control plane is gone already (removed by hand) and istioctl finds no such revision, only the
+        ConfigMap is deleted.
     type: str
     choices: [present, absent]
     default: present
@@ -107,6 +109,11 @@ command:
   description: The istioctl command line run (or that would run); empty when nothing was needed.
   returned: always
   type: str
+already_gone:
+  description: With O(state=absent), true when istioctl found no such revision because the control plane had been
+    removed already; only the ConfigMap was deleted.
+  returned: when O(state=absent)
+  type: bool
 """
 
 import json
@@ -185,11 +192,18 @@ def main():
     if p["state"] == "absent":
         changed = installed or state is not None
         cmd = istioctl.uninstall_command(binary, ns, revision, conn) if changed else []
+        gone = False
         if changed and not module.check_mode:
-            run(module, cmd, "istioctl uninstall")
+            rc, stdout, stderr = module._module.run_command(cmd)
+            # istioctl refuses a revision it cannot find; with our control-plane object gone too, there is
+            # nothing left to uninstall but the record of the install.
+            gone = rc != 0 and not installed and istioctl.REVISION_NOT_FOUND in stderr + stdout
+            if rc != 0 and not gone:
+                module.fail_json(msg="istioctl uninstall failed (rc %s): %s" % (rc, (stderr or stdout)[-3000:]),
+                                 command=quote(cmd), stdout=stdout[-6000:], stderr=stderr[-3000:])
             k.delete("v1", "ConfigMap", istioctl.state_name(revision), ns)
         out = dict(changed=changed, action="uninstall" if changed else "none", command=quote(cmd),
-                   fingerprint=old_fp or "", istioctl_version=version)
+                   fingerprint=old_fp or "", istioctl_version=version, already_gone=gone)
         if module._diff:
             out["diff"] = dict(before=before, after=dict(installed=False, istioctl_version=None, iop=None))
         module.exit_json(**out)

@@ -1,6 +1,7 @@
 """istio_install_method: istioctl on a fresh lab: check mode writes nothing and predicts the converge, the converge
 verifies (every istiod sees the other cluster synced and the other network's gateway), a re-run changes and
-writes nothing (istioctl install is not run again)."""
+writes nothing (istioctl install is not run again). Then cluster1's control plane is removed by hand with istioctl
+(its install record, the ConfigMap, stays): uninstall.yml still succeeds and leaves no record behind."""
 import json
 
 import pytest
@@ -24,6 +25,17 @@ def runs(lab, tmp_path_factory):
         mark = lab.mark()
         proc = lab.playbook("multi-primary.yml", inv_path, *extra, check=False)
         out[name] = dict(proc=proc, writes=lab.writes(mark), changed=changed_tasks(proc.stdout))
+    out["installed"] = {c: dict(
+        names=run("kubectl", "--context", c, "-n", "istio-system", "get", "configmaps,deployments", "-o", "name",
+                  env=lab.env).stdout.split(),
+        releases=json.loads(run("helm", "--kube-context", c, "list", "-n", "istio-system", "-o", "json",
+                                env=lab.env).stdout)) for c in lab.contexts()}
+    first = lab.contexts()[0]
+    out["by_hand"] = run("istioctl", "uninstall", "-y", "--revision", "default", "--context", first, env=lab.env,
+                         check=False)
+    out["uninstall"] = dict(proc=lab.playbook("uninstall.yml", inv_path, "-v", check=False))
+    out["left"] = {c: run("kubectl", "--context", c, "-n", "istio-system", "get", "configmaps", "-o", "name",
+                          env=lab.env, check=False).stdout.split() for c in lab.contexts()}
     return out
 
 
@@ -32,14 +44,13 @@ def test_converge_installs_with_istioctl_and_verifies(lab, runs):
     assert proc.returncode == 0, proc.stdout[-8000:]
     assert (("cluster1", TASK) in runs["converge"]["changed"] and ("cluster2", TASK) in runs["converge"]["changed"])
     assert "synced" in proc.stdout and "failed=0" in proc.stdout
-    for context in lab.contexts():
-        names = run("kubectl", "--context", context, "-n", "istio-system", "get", "configmaps,deployments", "-o", "name",
-                    env=lab.env).stdout.split()
+    assert sorted(runs["installed"]) == sorted(lab.contexts())
+    for context, found in runs["installed"].items():
+        names = found["names"]
         assert "configmap/meshops-istio-install" in names and "deployment.apps/istiod" in names
         assert "deployment.apps/istio-ingressgateway" not in names, "control plane only, as with Helm"
-        releases = json.loads(run("helm", "--kube-context", context, "list", "-n", "istio-system", "-o", "json",
-                                  env=lab.env).stdout)
-        assert sorted(r["name"] for r in releases) == ["istio-eastwestgateway"], "istiod and base are not Helm releases"
+        assert sorted(r["name"] for r in found["releases"]) == ["istio-eastwestgateway"], \
+            "istiod and base are not Helm releases"
 
 
 def test_rerun_changes_and_writes_nothing(runs):
@@ -55,3 +66,14 @@ def test_check_mode_writes_nothing_and_predicts_the_converge(runs):
     assert all(n == 0 for n in check["writes"].values()), check["writes"]
     assert check["changed"] == runs["converge"]["changed"]
     assert "istioNamespace: istio-system" in check["proc"].stdout, "the diff shows the IstioOperator"
+
+
+def test_uninstall_after_the_control_plane_was_removed_by_hand(runs):
+    by_hand = runs["by_hand"]
+    assert by_hand.returncode == 0, by_hand.stdout + by_hand.stderr
+    proc = runs["uninstall"]["proc"]
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    # cluster1: istioctl found nothing of revision default, so only the install record went; cluster2 uninstalled.
+    assert "already_gone: true" in proc.stdout and "already_gone: false" in proc.stdout, proc.stdout[-8000:]
+    for context, names in runs["left"].items():
+        assert "configmap/meshops-istio-install" not in names, (context, names)
