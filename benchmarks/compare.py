@@ -5,7 +5,8 @@ On fresh labs, one after the other:
   2. the collection's from-empty converge of the same mesh (multi-primary.yml), then its no-op re-run;
   3. the collection's from-empty converge of 8 clusters, full mesh (8 x 7 = 56 remote secrets).
 For each: wall time, admin write requests (the lab's audit logs) and the distinct objects the admin created, then
-a table against the targets, and where the collection's time and writes go (slowest tasks, writes by verb/kind).
+a table against the targets, and where the collection's time, CPU and writes go (slowest tasks, CPU seconds of the
+command's process tree against the lab's processes, writes by verb/kind).
 
     python benchmarks/compare.py [--big 8] [--skip-big] [--skip-baseline]
 """
@@ -15,6 +16,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -68,14 +70,32 @@ class Lab:
                     events.append(dict(ev, cluster=log.parent.name))
         return events
 
+    def lab_cpu(self):
+        """CPU seconds used so far by each process the lab started (API servers, etcd, istiods, ...)."""
+        out = {}
+        for p in json.loads(sh("meshlab", "status", "--json", env=self.env).stdout)["processes"]:
+            try:
+                fields = Path(f"/proc/{p['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[p["pid"]] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return out
+
     def run(self, label, cmd):
         mark = self.mark()
+        lab_before = self.lab_cpu()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
         proc = subprocess.run(cmd, env=self.env, cwd=REPO, capture_output=True, text=True)
         seconds = time.monotonic() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             sys.exit(f"{label} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
-        return Run(label, seconds, self.admin_events(mark), proc.stdout)
+        # The command's whole process tree (ansible-playbook, its workers and modules, helm; or the shell script's
+        # tools), and the lab's processes over the same time: on one machine they share the cores.
+        cpu = dict(tools=after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime,
+                   lab=sum(v - lab_before.get(pid, 0.0) for pid, v in self.lab_cpu().items()))
+        return Run(label, seconds, self.admin_events(mark), proc.stdout, cpu)
 
     def playbook(self, label):
         env_cb = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "12",
@@ -89,8 +109,8 @@ class Lab:
 
 
 class Run:
-    def __init__(self, label, seconds, events, stdout):
-        self.label, self.seconds, self.events, self.stdout = label, seconds, events, stdout
+    def __init__(self, label, seconds, events, stdout, cpu):
+        self.label, self.seconds, self.events, self.stdout, self.cpu = label, seconds, events, stdout, cpu
 
     @property
     def writes(self):
@@ -185,6 +205,13 @@ def main():
     objs = len(c.objects())
     ratio = c.writes / objs if objs else float("inf")
     print(f"| writes <= 1.1x distinct objects created (2 clusters) | {ratio:.2f}x ({c.writes} / {objs}) | {'yes' if ratio <= 1.1 else 'NO'} |")
+
+    cores = os.cpu_count()
+    print(f"\n| run | CPU of the command's processes | CPU of the lab's processes | busy share of {cores} cores |")
+    print("|---|---|---|---|")
+    for r in results.values():
+        busy = (r.cpu["tools"] + r.cpu["lab"]) / (cores * r.seconds)
+        print(f"| {r.label} | {r.cpu['tools']:.1f} s | {r.cpu['lab']:.1f} s | {busy:.0%} |")
 
     for key in ("converge", "big"):
         if key not in results:

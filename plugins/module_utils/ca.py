@@ -82,6 +82,21 @@ def make_intermediate(key, root_cert, root_key, cluster_id, namespace, days):
             .sign(root_key, hashes.SHA256()))
 
 
+# The files of Istio's plug-in CA Secret, in the order digests take them.
+CACERTS_FILES = ("ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem")
+
+
+def cacerts_digest(files):
+    """SHA-256 over the four cacerts files ({name: bytes}), '' when one is missing. cluster_info computes it from the
+    Secret and mesh_ca from the controller's files, so the trust role skips the cacerts module when they agree."""
+    if not all(files.get(name) for name in CACERTS_FILES):
+        return ""
+    h = hashlib.sha256()
+    for name in CACERTS_FILES:
+        h.update(name.encode("ascii") + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
 def load_cert(path):
     with open(path, "rb") as f:
         return x509.load_pem_x509_certificate(f.read())

@@ -134,7 +134,7 @@ import os
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.meshops.istio.plugins.module_utils import ca, kube
 
-FILES = ("ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem")
+FILES = ca.CACERTS_FILES
 
 
 def sha256_of_b64(value):

@@ -86,6 +86,13 @@ cacerts_root_fingerprint:
   returned: when reachable
   type: str
   sample: SHA256 3A:9F:...:C1 (O=meshops.istio,CN=Root CA)
+cacerts_sha256:
+  description:
+    - Digest of the four files in that C(cacerts) Secret (a SHA-256 over their SHA-256s; no key material), as
+      M(meshops.istio.mesh_ca) returns it for the controller's files; empty when the Secret is missing, lacks a file,
+      or is not as M(meshops.istio.cacerts) writes it (type, label).
+  returned: when reachable
+  type: str
 namespace_metadata:
   description: The labels and annotations of O(namespace), or null when it does not exist yet (the network role
     needs no module run when it already carries the declared network label and annotations).
@@ -140,20 +147,25 @@ def installed_revisions(webhooks, namespace):
     return sorted(found)
 
 
-def cacerts_root(core, namespace, timeout):
-    """(sha256, fingerprints) of the root in the cluster's cacerts Secret; ('', 'none') when there is none. Read here
-    so that the trust role can refuse a foreign root without another module run per cluster."""
+def cacerts_state(core, namespace, timeout):
+    """(root sha256, root fingerprints, digest) of the cluster's cacerts Secret; ('', 'none', '') when there is none.
+    Read here so that the trust role can refuse a foreign root, and skip a Secret already as declared, without
+    another module run per cluster. The digest is '' unless the Secret is as the cacerts module writes it (type
+    Opaque, our label): then only its files can differ."""
     try:
         secret = core.read_namespaced_secret("cacerts", namespace, _request_timeout=timeout)
     except ApiException as e:
         if getattr(e, "status", None) == 404:
-            return "", "none"
+            return "", "none", ""
         raise
-    pem = (secret.data or {}).get("root-cert.pem")
-    if not pem:
-        return "", "none"
-    root = base64.b64decode(pem)
-    return hashlib.sha256(root).hexdigest(), ca.describe_roots(root)
+    files = dict((name, base64.b64decode(value)) for name, value in (secret.data or {}).items())
+    labels = secret.metadata.labels or {}
+    ours = secret.type == "Opaque" and all(labels.get(k) == v for k, v in kube.MANAGED_BY.items())
+    digest = ca.cacerts_digest(files) if ours else ""
+    root = files.get("root-cert.pem")
+    if not root:
+        return "", "none", digest
+    return hashlib.sha256(root).hexdigest(), ca.describe_roots(root), digest
 
 
 def namespace_metadata(core, namespace, timeout):
@@ -181,7 +193,7 @@ def main():
         core = k8s_api.CoreV1Api(k.api_client)
         nodes = core.list_node(_request_timeout=p["request_timeout"]).items
         ns_meta = namespace_metadata(core, p["namespace"], p["request_timeout"])
-        root_sha256, root_fingerprint = cacerts_root(core, p["namespace"], p["request_timeout"])
+        root_sha256, root_fingerprint, cacerts_sha256 = cacerts_state(core, p["namespace"], p["request_timeout"])
         releases = core.list_namespaced_secret(p["namespace"], label_selector=helm_release.SELECTOR,
                                                _request_timeout=p["request_timeout"]).items
         webhooks = k8s_api.AdmissionregistrationV1Api(k.api_client).list_mutating_webhook_configuration(
@@ -194,6 +206,7 @@ def main():
                openshift=any(g.name == "config.openshift.io" for g in groups or []),
                revisions=installed_revisions(webhooks, p["namespace"]),
                namespace_metadata=ns_meta, cacerts_root_sha256=root_sha256, cacerts_root_fingerprint=root_fingerprint,
+               cacerts_sha256=cacerts_sha256,
                helm_releases=helm_release.deployed({"labels": r.metadata.labels, "data": r.data} for r in releases),
                simulated_nodes=bool(nodes) and all(KWOK_NODE in (n.metadata.annotations or {}) for n in nodes))
     module.exit_json(**out)

@@ -111,6 +111,12 @@ cert_chain_path:
   description: The intermediate followed by the root.
   returned: with O(part=intermediate)
   type: str
+cacerts_sha256:
+  description:
+    - With O(part=intermediate), the digest of the four files a C(cacerts) Secret gets (as
+      M(meshops.istio.cluster_info) computes it for the Secret); empty in check mode when they would be written.
+  returned: with O(part=intermediate)
+  type: str
 reason:
   description: Why files were (or would be) written.
   returned: when changed
@@ -161,7 +167,7 @@ def ensure_intermediate(module, p, out):
     files = dict(ca_cert_path=os.path.join(d, "ca-cert.pem"), ca_key_path=os.path.join(d, "ca-key.pem"),
                  cert_chain_path=os.path.join(d, "cert-chain.pem"))
     out.update(files, root_cert_path=os.path.join(d, "root-cert.pem"), root_key_path=key_path, root_sha256="",
-               root_fingerprint=TO_BE_GENERATED)
+               root_fingerprint=TO_BE_GENERATED, cacerts_sha256="")
     if not (os.path.exists(cert_path) and os.path.exists(key_path)):
         if module.check_mode:  # the root itself is only planned
             out.update(changed=True, reason="the root is yet to be created")
@@ -182,6 +188,7 @@ def ensure_intermediate(module, p, out):
                 open(files["ca_cert_path"], "rb").read() + ca.cert_pem(root)):
             reason = "the copy of the root or the chain for %s is out of date" % p["cluster_id"]
     if reason is None:
+        describe_files(out)
         return
     out.update(changed=True, reason=reason)
     if module.check_mode:
@@ -196,6 +203,13 @@ def ensure_intermediate(module, p, out):
     ca.write_public(files["ca_cert_path"], ca.cert_pem(cert))
     ca.write_public(out["root_cert_path"], ca.cert_pem(root))
     ca.write_public(files["cert_chain_path"], ca.cert_pem(cert) + ca.cert_pem(root))
+    describe_files(out)
+
+
+def describe_files(out):
+    paths = dict(zip(ca.CACERTS_FILES, (out["ca_cert_path"], out["ca_key_path"], out["root_cert_path"],
+                                        out["cert_chain_path"])))
+    out["cacerts_sha256"] = ca.cacerts_digest(dict((name, open(path, "rb").read()) for name, path in paths.items()))
 
 
 def main():

@@ -255,10 +255,11 @@ def test_converged_mesh_plans_nothing(stages):
     assert_plan_holds(stage)
     assert stage["actual"] == {"cluster1": set(), "cluster2": set()}
     assert all(len(w) == 0 for w in stage["real"]["writes"].values())
-    # Preflight found the namespace as declared and every release at its chart and values: no network_label and no
-    # helm module run at all, in the plan or the run.
+    # Preflight found the namespace as declared, cacerts holding the controller's files and every release at its chart
+    # and values: no network_label, cacerts or helm module run at all, in the plan or the run.
     for run_result in (stage["check"], stage["real"]):
         for task in ("meshops.istio.network : Create the Istio system namespace with this cluster's network label",
+                     "meshops.istio.trust : Plug the intermediate into Istio (Secret cacerts, before istiod starts)",
                      "meshops.istio.control_plane : Install Istio's base chart (CRDs, reader service account)",
                      "meshops.istio.control_plane : Install istiod",
                      "meshops.istio.eastwest_gateway : Install the east-west gateway for this cluster's network"):

@@ -103,3 +103,18 @@ def test_directory_lock_holds_nothing_in_check_mode_or_without_directory(tmp_pat
     with ca.directory_lock(str(tmp_path), check_mode=True):
         pass
     assert not (tmp_path / "missing").exists() and not (tmp_path / ".lock").exists()
+
+
+def test_cacerts_digest_covers_every_file_and_its_name():
+    files = dict((name, ("content of %s" % name).encode()) for name in ca.CACERTS_FILES)
+    digest = ca.cacerts_digest(files)
+    assert len(digest) == 64 and digest == ca.cacerts_digest(dict(files))
+    # Any file changed, or two files swapped, is another digest; extra keys (ca-crl.pem) are not part of it.
+    for name in ca.CACERTS_FILES:
+        assert ca.cacerts_digest(dict(files, **{name: b"other"})) != digest
+    swapped = dict(files, **{"ca-cert.pem": files["root-cert.pem"], "root-cert.pem": files["ca-cert.pem"]})
+    assert ca.cacerts_digest(swapped) != digest
+    assert ca.cacerts_digest(dict(files, **{"ca-crl.pem": b"crl"})) == digest
+    # A missing or empty file: no digest, so the trust role runs the cacerts module.
+    assert ca.cacerts_digest(dict(files, **{"ca-key.pem": b""})) == ""
+    assert ca.cacerts_digest({k: v for k, v in files.items() if k != "cert-chain.pem"}) == ""
