@@ -57,6 +57,13 @@ options:
   timeout:
     description: How long istioctl waits for the control plane to be ready (C(--readiness-timeout)), e.g. C(5m0s).
     type: str
+  wait_timeout:
+    description:
+      - With O(state=absent), seconds to wait until the object that proves the install is gone (istiod's Deployment;
+        on a remote profile, its injection webhook). istioctl deletes with foreground propagation, so the Deployment
+        stays while its pods go; the Helm method waits the same way (C(helm uninstall --wait)).
+    type: int
+    default: 180
   state:
     description:
       - V(absent) runs C(istioctl uninstall --revision <revision or default>) and deletes the ConfigMap; custom
@@ -119,6 +126,7 @@ already_gone:
 import json
 import os
 import shlex
+import time
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.meshops.istio.plugins.module_utils import istioctl, kube
@@ -163,6 +171,7 @@ def main():
         revision=dict(type="str"),
         istioctl_binary=dict(type="path", default="istioctl"),
         timeout=dict(type="str"),
+        wait_timeout=dict(type="int", default=180),
         state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
@@ -201,6 +210,12 @@ def main():
             if rc != 0 and not gone:
                 module.fail_json(msg="istioctl uninstall failed (rc %s): %s" % (rc, (stderr or stdout)[-3000:]),
                                  command=quote(cmd), stdout=stdout[-6000:], stderr=stderr[-3000:])
+            deadline = time.time() + p["wait_timeout"]
+            while installed and k.get(api_version, kind, name, obj_ns) is not None:
+                if time.time() > deadline:
+                    module.fail_json(msg="istioctl uninstall ran, but %s %s/%s was still there after %ss"
+                                         % (kind, obj_ns, name, p["wait_timeout"]), command=quote(cmd))
+                time.sleep(1)
             k.delete("v1", "ConfigMap", istioctl.state_name(revision), ns)
         out = dict(changed=changed, action="uninstall" if changed else "none", command=quote(cmd),
                    fingerprint=old_fp or "", istioctl_version=version, already_gone=gone)
