@@ -787,6 +787,12 @@ def check_live(plan, facts, min_kubernetes=MIN_KUBERNETES):
                                         'istio_api_server to the URL other clusters reach it by' % (cluster['context'], fact.get('server'), reason)))
             else:
                 cluster['api_server'] = fact['server']
+        if plan['model'] != 'ambient' and fact.get('ztunnel_namespaces'):
+            # A sidecar-mode run would reinstall istiod without ambient and leave ztunnel behind (or, adding a
+            # cluster, install a sidecar-mode cluster into an ambient mesh).
+            problems.append(Problem(name, 'istio_model', 'the cluster runs Istio in ambient mode (DaemonSet ztunnel in %s) but this run '
+                                    'plans the %s model; set istio_model=ambient (or run playbooks/ambient.yml)'
+                                    % (', '.join(fact['ztunnel_namespaces']), plan['model'])))
         detected = 'openshift' if fact.get('openshift') else 'kubernetes'
         if cluster['platform'] is None:
             apply_platform(cluster, detected)

@@ -86,6 +86,12 @@ cacerts_root_fingerprint:
   returned: when reachable
   type: str
   sample: SHA256 3A:9F:...:C1 (O=meshops.istio,CN=Root CA)
+ztunnel_namespaces:
+  description: Namespaces holding a DaemonSet named C(ztunnel), i.e. where the cluster runs Istio's ambient mode.
+  returned: when reachable
+  type: list
+  elements: str
+  sample: [istio-system]
 cacerts_sha256:
   description:
     - Digest of the four files in that C(cacerts) Secret (a SHA-256 over their SHA-256s; no key material), as
@@ -198,6 +204,8 @@ def main():
                                                _request_timeout=p["request_timeout"]).items
         webhooks = k8s_api.AdmissionregistrationV1Api(k.api_client).list_mutating_webhook_configuration(
             label_selector=REVISION_LABEL, _request_timeout=p["request_timeout"]).items
+        ztunnels = k8s_api.AppsV1Api(k.api_client).list_daemon_set_for_all_namespaces(
+            field_selector="metadata.name=ztunnel", _request_timeout=p["request_timeout"]).items
     except Exception as e:  # any failure to connect is a preflight finding, not a crash
         out["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
         module.exit_json(**out)
@@ -207,6 +215,7 @@ def main():
                revisions=installed_revisions(webhooks, p["namespace"]),
                namespace_metadata=ns_meta, cacerts_root_sha256=root_sha256, cacerts_root_fingerprint=root_fingerprint,
                cacerts_sha256=cacerts_sha256,
+               ztunnel_namespaces=sorted(d.metadata.namespace for d in ztunnels),
                helm_releases=helm_release.deployed({"labels": r.metadata.labels, "data": r.data} for r in releases),
                simulated_nodes=bool(nodes) and all(KWOK_NODE in (n.metadata.annotations or {}) for n in nodes))
     module.exit_json(**out)

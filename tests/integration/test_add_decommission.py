@@ -1,4 +1,5 @@
-"""playbooks/add-cluster.yml and playbooks/decommission.yml on a three-cluster lab, multi-primary on three networks.
+"""playbooks/add-cluster.yml and playbooks/decommission.yml on a three-cluster lab, multi-primary on three networks
+(test_add_decommission_ambient.py runs the same tests on the ambient model).
 
 cluster1 and cluster2 form the mesh (an inventory without cluster3); cluster3 is then written into the inventory and
 added: in check mode nothing is written; for real, the existing clusters get exactly one write each, cluster3's remote
@@ -18,6 +19,8 @@ from conftest import run
 
 MODEL = "multi-primary-multi-network"
 NEW = "cluster3"
+# Per model: the lab inventory, the model's playbook, and the east-west port the other networks are reached on.
+MODELS = {"multi-primary-multi-network": ("multi-primary.yml", 15443), "ambient": ("ambient.yml", 15008)}
 
 
 def writes_by_cluster(lab, since):
@@ -31,13 +34,20 @@ def writes_by_cluster(lab, since):
 
 
 class Flow:
-    def __init__(self, lab, tmp):
+    def __init__(self, lab, tmp, model=MODEL):
         self.lab = lab
-        full = lab.inventory(MODEL, tmp / "full.yml", tmp / "ca")
+        self.playbook, self.gateway_port = MODELS[model]
+        full = lab.inventory(model, tmp / "full.yml", tmp / "ca")
         self.contexts = dict((h, v["kube_context"]) for h, v in full["all"]["children"]["istio_primary"]["hosts"].items())
+        self.full, self.small, self.unnamed = tmp / "full.yml", tmp / "small.yml", tmp / "model-not-named.yml"
+        if model == "ambient":
+            # add-cluster and decommission plan the model istio_model names (multi_primary when unset), as a user
+            # of an ambient mesh sets it; the inventory without it is kept to show the refusal.
+            self.unnamed.write_text(yaml.safe_dump(full))
+            full["all"]["vars"]["istio_model"] = "ambient"
+            self.full.write_text(yaml.safe_dump(full))
         small = copy.deepcopy(full)
         del small["all"]["children"]["istio_primary"]["hosts"][NEW]
-        self.full, self.small = tmp / "full.yml", tmp / "small.yml"
         self.small.write_text(yaml.safe_dump(small))
         self.runs = {}
 
@@ -74,12 +84,17 @@ STEPS = {
 }
 
 
+def start(lab, tmp, model):
+    """cluster1 and cluster2 converged as a mesh of the model; cluster3 untouched (its objects recorded)."""
+    f = Flow(lab, tmp, model)
+    f.pristine = f.snapshot(NEW)
+    ok(f.run("converge cluster1+cluster2", f.playbook, f.small))
+    return f
+
+
 @pytest.fixture(scope="module")
 def flow(lab3, tmp_path_factory):
-    f = Flow(lab3, tmp_path_factory.mktemp("add"))
-    f.pristine = f.snapshot(NEW)
-    ok(f.run("converge cluster1+cluster2", "multi-primary.yml", f.small))
-    return f
+    return start(lab3, tmp_path_factory.mktemp("add"), MODEL)
 
 
 def step(flow, name):
@@ -133,7 +148,7 @@ def test_after_the_add_every_istiod_sees_every_cluster_and_gateway(flow):
         for net in ("network1", "network2", "network3"):
             own = re.search(r"clusters (\S+)=synced\(local\)", line).group(1)
             if net != "network" + own[-1]:
-                assert re.search(r"\b%s=\S+:15443" % net, line), line
+                assert re.search(r"\b%s=\S+:%d" % (net, flow.gateway_port), line), line
 
 
 def test_decommission_in_check_mode_writes_nothing(flow):

@@ -79,3 +79,17 @@ def test_default_is_the_preferred_successor_and_a_lone_revision_has_none():
     p = topology.check_live(plan(), {"c1": dict(fact(), revisions=["default"]), "c2": fact("https://203.0.113.2:6443"), "c3": fact()})
     assert p["other_revisions"] == [] and p["successor_revision"] is None
     assert topology.plan_mesh({"c1": {"kube_context": "k1"}}, {"istio_primary": ["c1"]}, "multi_primary")["other_revisions"] == []
+
+
+def test_a_cluster_running_ambient_refuses_a_sidecar_model():
+    facts = {"c1": fact(), "c2": dict(fact("https://203.0.113.2:6443"), ztunnel_namespaces=["istio-system"]), "c3": fact()}
+    with pytest.raises(topology.MeshError) as err:
+        topology.check_live(plan(), facts)
+    assert [(p.host, p.field) for p in err.value.problems] == [("c2", "istio_model")]
+    text = str(err.value)
+    assert "ambient mode (DaemonSet ztunnel in istio-system)" in text and "plans the multi_primary model" in text
+    assert "set istio_model=ambient" in text
+    # The ambient model itself runs on it (only the plan's model matters to this rule).
+    ambient = plan()
+    ambient["model"] = "ambient"
+    assert topology.check_live(ambient, facts) is ambient
