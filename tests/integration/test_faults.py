@@ -113,8 +113,20 @@ class Flow:
         self.fault_log = fault_log
         self.after_fault[self.fault_ctx] = secrets(self.lab, self.fault_ctx)
 
+    def istiod_written(self, ctx):
+        """(namespace, name) of the ConfigMaps istiod writes into every namespace on its own time."""
+        items = json.loads(run("kubectl", "--context", ctx, "get", "configmaps", "-A", "-o", "json", env=self.lab.env).stdout)["items"]
+        return sorted((c["metadata"]["namespace"], c["metadata"]["name"]) for c in items
+                      if c["metadata"]["name"] in ("istio-ca-root-cert", "istio-ca-crl"))
+
     def recover(self):
         self.playbook("recovery", "multi-primary.yml", "-vvvv")
+        if self.runs["recovery"]["proc"].returncode == 0:
+            # cluster3's istiod reconnects to its API server with client-go's backoff too: before the snapshot, wait
+            # until it has written into every namespace what the other istiods have (else they show as missing).
+            reference, deadline = self.istiod_written(self.reachable[0]), time.monotonic() + 180
+            while self.istiod_written(self.fault_ctx) != reference and time.monotonic() < deadline:
+                time.sleep(2)
         self.recovered = cluster_snapshot.take(self.contexts, env=self.lab.env)
         if self.runs["recovery"]["proc"].returncode == 0:
             self.needles = collect_secrets(self.lab, self.inventory, self.ca_dir)
