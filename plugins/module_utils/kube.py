@@ -161,14 +161,15 @@ class Kube(object):
             view = managed_view(current, desired)
             return dict(changed=False, action="none", before=redact(view), after=redact(view), object=current)
         if current is None:
-            action, after = "create", desired
+            # A desired None means "absent" (see contains): nothing to send on create.
+            action, after = "create", _without_none(desired)
             if not check_mode:
                 try:
                     resource = self.resource(api_version, kind)
                 except ResourceNotFoundError:
                     raise KubeError("%s %s is not served by %s; install what defines it first (for Istio kinds, the "
                                     "base chart's CRDs)" % (api_version, kind, self.label))
-                after = resource.create(body=desired, namespace=ns).to_dict()
+                after = resource.create(body=after, namespace=ns).to_dict()
         else:
             action = "patch"
             patch = copy.deepcopy(desired)
@@ -197,10 +198,19 @@ class Kube(object):
         return True
 
 
+def _without_none(obj):
+    if not isinstance(obj, dict):
+        return copy.deepcopy(obj)
+    return dict((k, _without_none(v)) for k, v in obj.items() if v is not None)
+
+
 def _merged(current, desired):
+    """What a merge patch of desired makes of current (RFC 7386: null removes the key)."""
     out = copy.deepcopy(current)
     for k, v in desired.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in EXACT_FIELDS:
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict) and k not in EXACT_FIELDS:
             out[k] = _merged(out[k], v)
         else:
             out[k] = copy.deepcopy(v)

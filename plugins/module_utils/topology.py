@@ -604,6 +604,12 @@ def _check_model(model, settings, clusters, remotes, problems, warnings):
     else:
         # (A release too old for ambient has no Gateway API pin either: one problem, not two.)
         settings['gateway_api'] = _plan_gateway_api(settings, problems, warnings)
+    if settings['revision'] and settings['install_method'] == 'istioctl':
+        # Each revision's IstioOperator would own the one ztunnel and istio-cni of the cluster, and uninstalling a
+        # revision would prune them; the charts install the node agents once, following the revision installed last.
+        problems.append(Problem(None, 'istio_revision', '%r with istio_install_method istioctl: istioctl installs ztunnel and istio-cni as '
+                                'components of every revision, so a second revision would take them over and removing one would remove '
+                                'them; for a canary upgrade of an ambient mesh use istio_install_method: helm' % settings['revision']))
     networks = set(cluster['network'] for cluster in clusters.values())
     if len(networks) == 1:
         warnings.append('ambient multicluster on a single network (%s) is untested upstream and may be broken; Istio supports ambient multicluster '

@@ -16,10 +16,12 @@ description:
     O(timeout) seconds until every check passes.
   - istiod (every C(app=istiod) Deployment, of O(revision) when given) runs with C(PILOT_ENABLE_AMBIENT=true),
     C(AMBIENT_ENABLE_MULTI_NETWORK=true) and C(CLUSTER_ID) equal to O(cluster_id), and is available.
-  - The ztunnel DaemonSet carries C(ISTIO_META_CLUSTER_ID=<cluster_id>) and C(NETWORK=<network>) and has every
-    scheduled pod Ready; so has the istio-cni node agent DaemonSet (its chart has no cluster or network settings).
+  - The ztunnel DaemonSet carries C(ISTIO_META_CLUSTER_ID=<cluster_id>) and C(NETWORK=<network>), calls an istiod
+    Service that exists (C(CA_ADDRESS), which names the revision ztunnel follows) and has every scheduled pod Ready;
+    so has the istio-cni node agent DaemonSet (its chart has no cluster or network settings).
   - With O(eastwest_gateway), the GatewayClass C(istio-east-west) exists and the Gateway C(istio-eastwestgateway)
-    has that class, the network label, C(Programmed=True) and an address in C(status.addresses).
+    has that class, the network label, C(Programmed=True) and an address in C(status.addresses), and the revision
+    of its C(istio.io/rev) label (C(default) without one) has an istiod Deployment.
 author:
   - meshops.istio maintainers (@meshops)
 extends_documentation_fragment:
@@ -140,6 +142,14 @@ def daemonset_check(name, ds, wanted_env):
     return dict(name=name, ok=not problems, detail=detail + ("; " + "; ".join(problems) if problems else ""))
 
 
+def missing_istiod_service(k, address):
+    """A problem when address (istiod[-<rev>].<namespace>.svc:15012) names an istiod Service that does not exist."""
+    parts = (address or "").rsplit(":", 1)[0].split(".")
+    if len(parts) < 3 or parts[2] != "svc" or k.get("v1", "Service", parts[0], parts[1]) is not None:
+        return ""
+    return "its control plane %s.%s.svc (CA_ADDRESS) does not exist: the revision it follows is gone" % (parts[0], parts[1])
+
+
 def observe(k, p):
     ns = p["namespace"]
     checks = []
@@ -156,8 +166,13 @@ def observe(k, p):
         fine = "ambient, multi-network, CLUSTER_ID=%s, available" % p["cluster_id"]
         checks.append(dict(name="istiod", ok=not problems, detail="%s: %s" % (d["metadata"]["name"], "; ".join(problems) or fine)))
     node_ns = p["node_namespace"] or ns
-    checks.append(daemonset_check("ztunnel", k.get("apps/v1", "DaemonSet", p["ztunnel"], node_ns),
-                                  {"ISTIO_META_CLUSTER_ID": p["cluster_id"], "NETWORK": p["network"]}))
+    ztunnel = k.get("apps/v1", "DaemonSet", p["ztunnel"], node_ns)
+    checks.append(daemonset_check("ztunnel", ztunnel, {"ISTIO_META_CLUSTER_ID": p["cluster_id"], "NETWORK": p["network"]}))
+    if ztunnel is not None:
+        # ztunnel follows one revision (the chart's revision value picks the istiod it calls): that istiod must exist.
+        missing = missing_istiod_service(k, env_of(ztunnel).get("CA_ADDRESS"))
+        if missing:
+            checks[-1].update(ok=False, detail=checks[-1]["detail"] + "; " + missing)
     checks.append(daemonset_check("istio-cni", k.get("apps/v1", "DaemonSet", p["cni"], node_ns), {}))
     if p["eastwest_gateway"]:
         gw_class = k.get(gateway_api.API_VERSION, "GatewayClass", gateway_api.EASTWEST_CLASS)
@@ -174,6 +189,10 @@ def observe(k, p):
                     problems.append("label %s=%s (want %s)" % (gateway_api.NETWORK_LABEL, label, p["network"]))
                 if (gw.get("spec") or {}).get("gatewayClassName") != gateway_api.EASTWEST_CLASS:
                     problems.append("class %s (want %s)" % (gw["spec"].get("gatewayClassName"), gateway_api.EASTWEST_CLASS))
+                # Its status may predate the removal of the revision that deploys it: that istiod must still exist.
+                revision = (gw["metadata"].get("labels") or {}).get(gateway_api.REVISION_LABEL) or "default"
+                if not k.list("apps/v1", "Deployment", namespace=ns, label_selector="app=istiod,istio.io/rev=%s" % revision):
+                    problems.append("revision %s, whose istiod deploys it, has no istiod in %s" % (revision, ns))
             checks.append(dict(name="east-west gateway", ok=not problems,
                                detail="%s %s" % (p["gateway"], "; ".join(problems) if problems else "Programmed, address %s" % address)))
     return checks

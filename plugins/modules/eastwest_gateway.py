@@ -58,6 +58,8 @@ options:
     description:
       - The control plane revision whose istiod is exposed with O(expose_istiod), through its own VirtualService
         C(istiod-vs-<revision>) on the C(istiod-gateway) Gateway that every revision shares.
+      - With O(kind=gateway_api), the revision whose istiod deploys the Gateway (label C(istio.io/rev)). Unset means
+        the default revision, which serves Gateways without the label, so a label another revision left is removed.
     type: str
   expose_services:
     description:
@@ -240,6 +242,9 @@ def gateway_api_main(module, k):
                              "AUTO_PASSTHROUGH nor istiod (use a sidecar-mode gateway, kind=service, for that)")
     desired = gateway_api.eastwest_gateway(ns, p["network"], p["revision"], labels=kube.MANAGED_BY)
     desired["metadata"]["name"] = name
+    if not p["revision"]:
+        # None: absent (item_subset); a revision's label would keep the Gateway with that revision, even one removed.
+        desired["metadata"]["labels"][gateway_api.REVISION_LABEL] = None
     try:
         r = k.ensure(desired, check_mode=module.check_mode, item_subset=True)
     except kube.KubeError as e:

@@ -117,3 +117,11 @@ def test_object_ref_and_written():
     assert refs[0] == {"kind": "Namespace", "namespace": "", "name": "istio-system", "action": "patch"}
     assert kube.written(refs) == [refs[0], {"kind": "Secret", "namespace": "istio-system", "name": "s",
                                             "action": "create", "cluster": "c2"}]
+
+
+def test_merged_follows_merge_patch_null_removes_and_create_sends_no_nulls():
+    current = {"metadata": {"labels": {"istio.io/rev": "canary", "keep": "1"}}, "spec": {"a": 1}}
+    desired = {"metadata": {"labels": {"istio.io/rev": None, "new": "2"}}}
+    assert kube._merged(current, desired) == {"metadata": {"labels": {"keep": "1", "new": "2"}}, "spec": {"a": 1}}
+    assert kube._without_none(desired) == {"metadata": {"labels": {"new": "2"}}}
+    assert current["metadata"]["labels"]["istio.io/rev"] == "canary", "inputs are not modified"

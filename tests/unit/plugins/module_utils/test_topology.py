@@ -96,6 +96,8 @@ ERRORS = [
     ('install-method', 'multi_primary', dict(common={'istio_install_method': 'kubectl'}), None, 'istio_install_method', 'not one of helm, istioctl'),
     ('revision-invalid', 'multi_primary', dict(common={'istio_revision': '1.31.0'}), None, 'istio_revision', 'set istio_revision to e.g. 1-31-0'),
     ('revision-default', 'multi_primary', dict(common={'istio_revision': 'default'}), None, 'istio_revision', "'default' is reserved"),
+    ('revision-ambient-istioctl', 'ambient', dict(common=dict(AMBIENT, istio_revision='canary', istio_install_method='istioctl'),
+                                                  hostvars=two_networks()), None, 'istio_revision', 'use istio_install_method: helm'),
     ('namespace-invalid', 'multi_primary', dict(common={'istio_system_namespace': 'Istio_System'}), None, 'istio_system_namespace',
      'set istio_system_namespace to e.g. istio-system'),
     ('api-server-http', 'multi_primary', dict(hostvars={'c1': {'istio_api_server': 'http://203.0.113.1:6443'}}), 'c1', 'istio_api_server', 'must use https'),
