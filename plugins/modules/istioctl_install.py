@@ -116,6 +116,18 @@ command:
   description: The istioctl command line run (or that would run); empty when nothing was needed.
   returned: always
   type: str
+objects:
+  description:
+    - What the run wrote (in check mode, would write), as the changes report lists it. The istioctl install or
+      uninstall is one entry of kind C(IstioOperator) named after the revision (C(default) without one), action
+      V(install), V(upgrade) or V(uninstall), as Helm releases are one C(HelmRelease) entry each (istioctl applies every
+      object of its manifest); then the install record ConfigMap (V(create), V(patch) or V(delete)). Empty when
+      nothing changed.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{kind: IstioOperator, namespace: istio-system, name: default, action: install},
+           {kind: ConfigMap, namespace: istio-system, name: meshops-istio-install, action: create}]
 already_gone:
   description: With O(state=absent), true when istioctl found no such revision because the control plane had been
     removed already; only the ConfigMap was deleted.
@@ -160,6 +172,11 @@ def connection(module, p):
         kubeconfig = path
     return istioctl.connection_args(kubeconfig, p["context"] or os.environ.get("K8S_AUTH_CONTEXT"),
                                     p["impersonate_user"], p["impersonate_groups"])
+
+
+def written(namespace, revision, action):
+    """The changes report's entry for what istioctl applied or removed (one per revision, like a Helm release)."""
+    return dict(kind="IstioOperator", namespace=namespace, name=revision or "default", action=action)
 
 
 def main():
@@ -217,8 +234,12 @@ def main():
                                          % (kind, obj_ns, name, p["wait_timeout"]), command=quote(cmd))
                 time.sleep(1)
             k.delete("v1", "ConfigMap", istioctl.state_name(revision), ns)
+        objects = []
+        if changed:
+            objects = ([written(ns, revision, "uninstall")] if installed else []) + \
+                      ([dict(kind="ConfigMap", namespace=ns, name=istioctl.state_name(revision), action="delete")] if state is not None else [])
         out = dict(changed=changed, action="uninstall" if changed else "none", command=quote(cmd),
-                   fingerprint=old_fp or "", istioctl_version=version, already_gone=gone)
+                   fingerprint=old_fp or "", istioctl_version=version, already_gone=gone, objects=objects)
         if module._diff:
             out["diff"] = dict(before=before, after=dict(installed=False, istioctl_version=None, iop=None))
         module.exit_json(**out)
@@ -238,8 +259,14 @@ def main():
             except Exception as e:
                 module.fail_json(msg="istioctl install succeeded but recording it in ConfigMap %s/%s failed: %s"
                                      % (ns, istioctl.state_name(revision), e))
+    objects = []
+    if changed:
+        # The record holds the fingerprint (and what it is made of): equal fingerprints, equal record.
+        record = "create" if state is None else "patch" if old_fp != fp else None
+        objects = [written(ns, revision, "upgrade" if installed else "install")] + \
+            ([dict(kind="ConfigMap", namespace=ns, name=istioctl.state_name(revision), action=record)] if record else [])
     out = dict(changed=changed, action="install" if changed else "none", command=quote(cmd), fingerprint=fp,
-               istioctl_version=version, iop=iop)
+               istioctl_version=version, iop=iop, objects=objects)
     if module._diff:
         out["diff"] = dict(before=before, after=dict(installed=True, istioctl_version=version, iop=iop))
     module.exit_json(**out)

@@ -3,7 +3,8 @@ logs (`meshlab writes --objects`), in the same form: {cluster: set of "<action> 
 
 What the admin identity wrote is taken object by object for the Python client's writes and by release for Helm's (the
 release Secret `sh.helm.release.v1.<release>.v<N>` it writes), every other Helm write having to be an object of that
-release's manifest."""
+release's manifest. istioctl's writes (server-side apply of its manifest) are one `IstioOperator <ns>/<revision>`
+entry, `install` when the run created the collection's install record ConfigMap, else `upgrade`."""
 import json
 import re
 import time
@@ -20,6 +21,7 @@ KINDS = {"namespaces": "Namespace", "secrets": "Secret", "deployments": "Deploym
          # ambient: the Gateway API bundle
          "customresourcedefinitions": "CustomResourceDefinition", "validatingadmissionpolicies": "ValidatingAdmissionPolicy",
          "validatingadmissionpolicybindings": "ValidatingAdmissionPolicyBinding"}
+ISTIOCTL_RECORD = "meshops-istio-install"
 VERBS = {"create": "create", "patch": "patch", "update": "patch", "delete": "delete"}
 
 
@@ -58,7 +60,7 @@ def actual_objects(lab, writes, hosts):
     out, problems, helm = {h: set() for h in hosts.values()}, [], {}
     for ctx, records in writes.items():
         host = hosts[ctx]
-        releases = set()
+        releases, istioctl_wrote = set(), False
         for w in records:
             if not 200 <= (w["code"] or 0) < 300:
                 problems.append(f"{host}: {w['verb']} {w['uri']} answered {w['code']}")
@@ -69,6 +71,9 @@ def actual_objects(lab, writes, hosts):
                 else:
                     helm.setdefault(ctx, set()).add((w["resource"], w["namespace"], w["name"]))
                 continue
+            if w["userAgent"].startswith("istioctl/"):
+                istioctl_wrote = True
+                continue
             if w["resource"] == "serviceaccounts" and w["subresource"] == "token":
                 out[host].add(f"create TokenRequest {w['namespace']}/{w['name']}")
                 continue
@@ -77,6 +82,12 @@ def actual_objects(lab, writes, hosts):
             namespace = "" if w["resource"] == "namespaces" else w["namespace"]
             where = f"{namespace}/{w['name']}" if namespace else w["name"]
             out[host].add(f"{VERBS[w['verb']]} {kind} {where}")
+        if istioctl_wrote:
+            records_written = [w for w in records if w["resource"] == "configmaps" and w["name"].startswith(ISTIOCTL_RECORD)]
+            name = records_written[0]["name"] if records_written else ISTIOCTL_RECORD
+            revision = name[len(ISTIOCTL_RECORD) + 1:] or "default"
+            created = any(w["verb"] == "create" for w in records_written)
+            out[host].add(f"{'install' if created else 'upgrade'} IstioOperator {NS}/{revision}")
         for release, action in releases:
             out[host].add(f"{action} HelmRelease {NS}/{release}")
         rendered = set().union(*(helm_manifest(lab, ctx, r) for r, dummy in releases)) if releases else set()

@@ -7,6 +7,7 @@ import json
 import pytest
 import yaml
 
+import changes_report
 from conftest import changed_tasks, run
 
 MODEL = "multi-primary-multi-network"
@@ -25,6 +26,8 @@ def runs(lab, tmp_path_factory):
         mark = lab.mark()
         proc = lab.playbook("multi-primary.yml", inv_path, *extra, check=False)
         out[name] = dict(proc=proc, writes=lab.writes(mark), changed=changed_tasks(proc.stdout))
+        if name == "converge":  # while its Helm releases are there to read
+            out[name]["actual"] = changes_report.actual_objects(lab, changes_report.writes_since(lab, mark), changes_report.hosts_of(inv))
     out["installed"] = {c: dict(
         names=run("kubectl", "--context", c, "-n", "istio-system", "get", "configmaps,deployments", "-o", "name",
                   env=lab.env).stdout.split(),
@@ -58,6 +61,18 @@ def test_rerun_changes_and_writes_nothing(runs):
     assert again["proc"].returncode == 0, again["proc"].stdout[-8000:]
     assert again["changed"] == [], again["changed"]
     assert all(n == 0 for n in again["writes"].values()), again["writes"]
+
+
+def test_the_report_lists_the_istioctl_install_and_equals_the_audit_logs(runs):
+    converge, check = (changes_report.report(runs[step]["proc"].stdout) for step in ("converge", "check"))
+    for host in ("cluster1", "cluster2"):
+        assert "install IstioOperator istio-system/default" in converge[host], converge[host]
+        assert "create ConfigMap istio-system/meshops-istio-install" in converge[host], converge[host]
+    actual, problems = runs["converge"]["actual"]
+    assert problems == []
+    assert converge == actual, "reported %s, audit logs %s" % (converge, actual)
+    assert check == converge, "check mode predicts the report"
+    assert changes_report.report(runs["again"]["proc"].stdout) == {"cluster1": set(), "cluster2": set()}
 
 
 def test_check_mode_writes_nothing_and_predicts_the_converge(runs):
