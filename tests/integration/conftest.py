@@ -3,6 +3,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,25 @@ def changed_tasks(stdout):
         if m:
             out.append((m.group(1), task))
     return sorted(out)
+
+
+def flow_steps(lab, inventory, out):
+    """A function that runs a playbook as a named step of a flow and keeps in out[step] its process, the admin
+    writes per cluster, its changed tasks and its seconds; a failed step stops the flow unless expect_ok=False."""
+    def playbook(step, name, *extra, expect_ok=True):
+        mark = lab.mark()
+        started = time.monotonic()
+        proc = lab.playbook(name, inventory, *extra)
+        out[step] = dict(proc=proc, writes=lab.writes(mark), changed=changed_tasks(proc.stdout),
+                         seconds=round(time.monotonic() - started, 1))
+        if expect_ok:
+            assert proc.returncode == 0, "%s failed:\n%s\n%s" % (step, proc.stdout[-8000:], proc.stderr[-2000:])
+    return playbook
+
+
+def step_seconds(out):
+    """'step Ns, ...' of the steps flow_steps ran, in order."""
+    return ", ".join("%s %ss" % (k, v["seconds"]) for k, v in out.items() if isinstance(v, dict) and "seconds" in v)
 
 
 class Lab:

@@ -4,12 +4,11 @@ uninstall the default revision (check mode first), verify that canary still work
 then uninstall canary with the purge and compare every object of both clusters with the empty lab."""
 import json
 import re
-import time
 
 import pytest
 
 import cluster_snapshot
-from conftest import changed_tasks, run
+from conftest import flow_steps, run, step_seconds
 
 MODEL = "primary-remote"
 CANARY = ("-e", "istio_revision=canary")
@@ -26,14 +25,7 @@ def flow(lab, tmp_path_factory):
     lab.inventory(MODEL, inv, d / "ca")
     contexts = lab.contexts()
     out = {"before": cluster_snapshot.take(contexts, env=lab.env)}
-
-    def playbook(step, name, *extra):
-        mark = lab.mark()
-        started = time.monotonic()
-        proc = lab.playbook(name, inv, *extra)
-        out[step] = dict(proc=proc, writes=lab.writes(mark), changed=changed_tasks(proc.stdout),
-                         seconds=round(time.monotonic() - started, 1))
-        assert proc.returncode == 0, "%s failed:\n%s\n%s" % (step, proc.stdout[-8000:], proc.stderr[-2000:])
+    playbook = flow_steps(lab, inv, out)
 
     def objects(step):
         out[step] = dict((c, kubectl_objects(lab, c)) for c in contexts)
@@ -49,7 +41,7 @@ def flow(lab, tmp_path_factory):
     playbook("canary_again", "primary-remote.yml", *CANARY)
     playbook("remove_canary", "uninstall.yml", *CANARY, *PURGE)
     out["after"] = cluster_snapshot.take(contexts, env=lab.env)
-    print("\nrevision flow: " + ", ".join("%s %ss" % (k, v["seconds"]) for k, v in out.items() if isinstance(v, dict) and "seconds" in v))
+    print("\nrevision flow: " + step_seconds(out))
     return out
 
 

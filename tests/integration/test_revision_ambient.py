@@ -6,12 +6,11 @@ a re-run of the unrevisioned playbook changes and writes nothing. verify's ambie
 or the Gateway follows a revision that has no istiod. The purge uninstall leaves the clusters as they were."""
 import json
 import re
-import time
 
 import pytest
 
 import cluster_snapshot
-from conftest import changed_tasks, run
+from conftest import flow_steps, run, step_seconds
 
 MODEL = "ambient"
 CANARY = ("-e", "istio_revision=canary")
@@ -30,15 +29,7 @@ def flow(lab, tmp_path_factory):
     lab.inventory(MODEL, inv, d / "ca")
     contexts = lab.contexts()
     out = {"before": cluster_snapshot.take(contexts, env=lab.env), "contexts": contexts}
-
-    def playbook(step, name, *extra, expect_ok=True):
-        mark = lab.mark()
-        started = time.monotonic()
-        proc = lab.playbook(name, inv, *extra)
-        out[step] = dict(proc=proc, writes=lab.writes(mark), changed=changed_tasks(proc.stdout),
-                         seconds=round(time.monotonic() - started, 1))
-        if expect_ok:
-            assert proc.returncode == 0, "%s failed:\n%s\n%s" % (step, proc.stdout[-8000:], proc.stderr[-2000:])
+    playbook = flow_steps(lab, inv, out)
 
     def state(step):
         out[step] = dict((c, shared_state(lab, c)) for c in contexts)
@@ -61,7 +52,7 @@ def flow(lab, tmp_path_factory):
     kubectl(lab, first, "-n", NS, "label", "gateways.gateway.networking.k8s.io/istio-eastwestgateway", "istio.io/rev-")
     playbook("remove_all", "uninstall.yml", *PURGE)
     out["after"] = cluster_snapshot.take(contexts, env=lab.env)
-    print("\nambient revision flow: " + ", ".join("%s %ss" % (k, v["seconds"]) for k, v in out.items() if isinstance(v, dict) and "seconds" in v))
+    print("\nambient revision flow: " + step_seconds(out))
     return out
 
 

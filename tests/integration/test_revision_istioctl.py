@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import cluster_snapshot
-from conftest import changed_tasks, run
+from conftest import flow_steps, run
 from test_revision import istiod_views
 
 MODEL = "multi-primary"
@@ -26,12 +26,7 @@ def flow(lab, tmp_path_factory):
     inv_path.write_text(yaml.safe_dump(inv))
     contexts = lab.contexts()
     out = {"before": cluster_snapshot.take(contexts, env=lab.env)}
-
-    def playbook(step, name, *extra):
-        mark = lab.mark()
-        proc = lab.playbook(name, inv_path, *extra)
-        out[step] = dict(proc=proc, writes=lab.writes(mark), changed=changed_tasks(proc.stdout))
-        assert proc.returncode == 0, "%s failed:\n%s\n%s" % (step, proc.stdout[-8000:], proc.stderr[-2000:])
+    playbook = flow_steps(lab, inv_path, out)
 
     def objects(step):
         out[step] = dict((c, control_planes(lab, c)) for c in contexts)
