@@ -85,6 +85,8 @@ TOKEN_TYPES = ('secret', 'token_request')
 DEFAULT_TOKEN_EXPIRATION = 86400 * 30
 MIN_TOKEN_EXPIRATION = 600
 AMBIENT_MIN_VERSION = (1, 27)
+# The istiod chart's remote profile (remote clusters) replaced the istiod-remote chart in 1.24.
+REMOTE_PROFILE_MIN_VERSION = (1, 24)
 PLATFORMS = ('auto', 'kubernetes', 'openshift')
 # OpenShift admits privileged node agents (istio-cni, ztunnel) only in kube-system (the charts' openshift profile).
 OPENSHIFT_NODE_NAMESPACE = 'kube-system'
@@ -592,12 +594,16 @@ def _check_model(model, settings, clusters, remotes, problems, warnings):
         for name in remotes:
             problems.append(Problem(name, 'group', 'is in %s, but a multi-primary mesh has no remotes; use playbooks/primary-remote.yml for a '
                                     'primary-remote mesh, or move the host to %s' % (REMOTE_GROUP, PRIMARY_GROUP)))
+    version = parse_version(settings['version'])
+    if remotes and version is not None and version[:2] < REMOTE_PROFILE_MIN_VERSION:
+        problems.append(Problem(None, 'istio_version', '%s is too old for remotes: they get the istiod chart\'s remote profile, which exists from '
+                                '%d.%d on (before, the separate istiod-remote chart); set istio_version to %d.%d.0 or later'
+                                % ((settings['version'],) + REMOTE_PROFILE_MIN_VERSION * 2)))
     if model != 'ambient':
         return
     for name in remotes:
         problems.append(Problem(name, 'group', 'is in %s, but Istio ambient multicluster supports multi-primary only; move the host to %s, '
                                 'or use playbooks/primary-remote.yml for a sidecar-mode primary-remote mesh' % (REMOTE_GROUP, PRIMARY_GROUP)))
-    version = parse_version(settings['version'])
     if version is not None and version[:2] < AMBIENT_MIN_VERSION:
         problems.append(Problem(None, 'istio_version', '%s is too old: Istio ambient multicluster exists from %d.%d on; set istio_version to %d.%d.0 or later'
                                 % (settings['version'], AMBIENT_MIN_VERSION[0], AMBIENT_MIN_VERSION[1], AMBIENT_MIN_VERSION[0], AMBIENT_MIN_VERSION[1])))

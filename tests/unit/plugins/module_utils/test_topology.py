@@ -96,6 +96,8 @@ ERRORS = [
     ('install-method', 'multi_primary', dict(common={'istio_install_method': 'kubectl'}), None, 'istio_install_method', 'not one of helm, istioctl'),
     ('revision-invalid', 'multi_primary', dict(common={'istio_revision': '1.31.0'}), None, 'istio_revision', 'set istio_revision to e.g. 1-31-0'),
     ('revision-default', 'multi_primary', dict(common={'istio_revision': 'default'}), None, 'istio_revision', "'default' is reserved"),
+    ('remote-profile-too-old', 'primary_remote', dict(primaries=('c1',), remotes=('r1',), common={'istio_version': '1.23.6'}), None,
+     'istio_version', "1.23.6 is too old for remotes: they get the istiod chart's remote profile, which exists from 1.24 on"),
     ('revision-ambient-istioctl', 'ambient', dict(common=dict(AMBIENT, istio_revision='canary', istio_install_method='istioctl'),
                                                   hostvars=two_networks()), None, 'istio_revision', 'use istio_install_method: helm'),
     ('namespace-invalid', 'multi_primary', dict(common={'istio_system_namespace': 'Istio_System'}), None, 'istio_system_namespace',
@@ -480,6 +482,11 @@ def test_ambient_two_networks():
             'cni': {'profile': 'ambient'},
             'ztunnel': {'multiCluster': {'clusterName': name}, 'global': {'network': network}}, 'node_namespace': 'istio-system',
         }
+
+
+def test_remotes_from_istio_1_24_and_primaries_alone_at_any_version():
+    assert plan('primary_remote', primaries=('c1',), remotes=('r1',), common={'istio_version': '1.24.0'})['clusters']['r1']['role'] == 'remote'
+    assert plan('multi_primary', common={'istio_version': '1.23.6'})['version'] == '1.23.6'
 
 
 def test_ambient_with_istioctl_plans_the_same_install():
