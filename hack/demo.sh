@@ -2,7 +2,7 @@
 # `make demo`: a fresh two-cluster lab, a multi-primary mesh on two networks built by the collection, verified.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(meshlab env)"
+eval "$(meshlab env --istio master)"   # the inventory installs the lab's master charts
 export ANSIBLE_CONFIG=$PWD/ansible.cfg
 demo=.cache/demo
 mkdir -p "$demo"
@@ -23,6 +23,6 @@ echo "--- each istiod's view of the mesh"
 ansible-playbook -i "$demo/inventory.yml" playbooks/verify.yml
 cat <<EOT
 --- The lab keeps running so you can look around:
-    eval "\$(meshlab env)"; kubectl --context lab-c1 get secrets -n istio-system; istioctl --context lab-c1 remote-clusters
+    eval "\$(meshlab env --istio master)"; kubectl --context lab-c1 get secrets -n istio-system; istioctl --context lab-c1 remote-clusters
     Stop it with: make lab-down
 EOT

@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import audit, build, inventory, lab, paths
+from . import audit, build, inventory, lab, paths, versions
 
 
 def _lab(args):
@@ -14,15 +14,16 @@ def _lab(args):
 
 
 def cmd_build(args):
-    unknown = sorted(set(args.components) - set(build.STEPS))
+    unknown = sorted(set(args.components) - set(build.STEPS) - set(build.ALIASES))
     if unknown:
-        raise build.BuildError(f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(build.STEPS)}")
+        raise build.BuildError(f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(build.STEPS)}"
+                               f" (master is also istio-{versions.ISTIO})")
     timings = build.build(args.components or None)
     print(json.dumps(timings))
 
 
 def cmd_up(args):
-    _lab(args).up(count=args.clusters, slot=args.slot)
+    _lab(args).up(count=args.clusters, slot=args.slot, dataplane=args.dataplane)
 
 
 def cmd_down(args):
@@ -49,16 +50,33 @@ def cmd_status(args):
     for c in st["clusters"]:
         print(f"  {c['context']:10} {c['server']}  services {c['service_cidr']}  pods {c['pod_cidr']}")
     for p in st["processes"]:
-        extra = f"  ports {p['ports']}" if "ports" in p else ""
+        extra = (f"  Istio {p['version']}" if "version" in p else "") + (f"  ports {p['ports']}" if "ports" in p else "")
         print(f"  {'up  ' if p['alive'] else 'DOWN'} {p['pid']:>7}  {p['name']}{extra}")
+    for r in st.get("istiods_not_started", []):
+        print(f"  NOT STARTED {r['name']}: {r['reason']}: {r['message']}")
+    print(f"  data plane: {st['dataplane']}; real pods: {len(st['real_pods'])} (all other pods are simulated)")
+    for p in st["real_pods"]:
+        print(f"    {p['cluster']} {p['pod']:45} {p['ip']:15} network {p['network'] or '-':10} Istio {p['istio'] or '-':22} "
+              f"{'ready' if p['ready'] else 'NOT READY'} restarts {p['restarts']}")
     return 0 if all(p["alive"] for p in st["processes"]) else 1
 
 
 def cmd_env(args):
+    try:
+        version = versions.istio_version(args.istio)
+    except versions.UnknownIstioVersion as e:
+        raise lab.LabError(str(e)) from None
     lb = _lab(args)
+    if not build.is_built(paths.istio_component(version)):
+        print(f"meshlab: Istio {version} is not built; run `meshlab build {paths.istio_component(version)}`",
+              file=sys.stderr)
+    # That version's istioctl (and pilot-*) first; master's stays on PATH after it, with the other tools.
+    istio_bin = str(paths.istio_dir(version) / "bin")
     print(f"export KUBECONFIG={lb.kubeconfig()}")
-    print(f"export PATH={':'.join(paths.bin_dirs())}:$PATH")
-    print(f"export MESHLAB_ISTIO_CHARTS={paths.charts_dir()}")
+    print(f"export PATH={':'.join([istio_bin] + [d for d in paths.bin_dirs() if d != istio_bin])}:$PATH")
+    print(f"export MESHLAB_ISTIO_VERSION={version}")
+    print(f"export MESHLAB_ISTIO_CHARTS={paths.charts_dir(version)}")
+    print(f"export MESHLAB_ISTIO_SAMPLES={paths.samples_dir(version)}")
     print(f"export MESHLAB_GATEWAY_API_CRDS={paths.gateway_api_crds_dir()}")
 
 
@@ -100,8 +118,8 @@ def cmd_inventory(args):
         print("meshlab: no lab here; run `meshlab up` first", file=sys.stderr)
         return 1
     try:
-        text = inventory.render(lb, args.model, args.ca_dir)
-    except ValueError as e:
+        text = inventory.render(lb, args.model, args.ca_dir, args.istio)
+    except (ValueError, versions.UnknownIstioVersion) as e:
         print(f"meshlab: error: {e}", file=sys.stderr)
         return 2
     if args.output:
@@ -122,6 +140,10 @@ def parser():
     b.set_defaults(func=cmd_build)
     u = sub.add_parser("up", help="start N clusters and the supervisor")
     u.add_argument("--clusters", type=int, default=2)
+    u.add_argument("--dataplane", choices=lab.DATAPLANES, default=None,
+                   help="real: pods with an istio-proxy container or a known sample image run for real (pilot-agent "
+                        "and Envoy in the pod's network namespace; needs root); simulated: every pod is kwok's "
+                        "(default: $MESHLAB_DATAPLANE, else real)")
     u.set_defaults(func=cmd_up)
     d = sub.add_parser("down", help="stop everything the lab started, by pid")
     d.add_argument("--keep", action="store_true", help="keep the state directory (logs)")
@@ -136,7 +158,11 @@ def parser():
     s = sub.add_parser("status", help="clusters, processes and istiods")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
-    sub.add_parser("env", help="shell exports for the lab").set_defaults(func=cmd_env)
+    e = sub.add_parser("env", help="shell exports for the lab")
+    e.add_argument("--istio", default=versions.ISTIO_DEFAULT, metavar="VERSION",
+                   help=f"whose istioctl, charts and samples: {', '.join(versions.ISTIO_VERSIONS)} or master "
+                        f"(default {versions.ISTIO_DEFAULT}, the newest release)")
+    e.set_defaults(func=cmd_env)
     o = sub.add_parser("openshift", help="make one cluster serve the OpenShift API groups (CRDs), for detection")
     o.add_argument("--cluster", type=int, required=True, help="cluster number (1-based)")
     o.set_defaults(func=cmd_openshift)
@@ -152,6 +178,8 @@ def parser():
     i = sub.add_parser("inventory", help="a ready meshops.istio inventory for this lab")
     i.add_argument("--model", required=True, choices=inventory.MODELS)
     i.add_argument("--ca-dir", help="istio_ca_dir for the generated mesh CA")
+    i.add_argument("--istio", metavar="VERSION", help="install that Istio release's charts (istio_charts, "
+                   "istio_version) and use its istioctl (default: the master build's)")
     i.add_argument("-o", "--output", help="write to this file instead of standard output")
     i.set_defaults(func=cmd_inventory)
     return p

@@ -10,7 +10,7 @@ MODELS = ("multi-primary", "multi-primary-multi-network", "primary-remote", "pri
 LAB_PILOT_ADDRESS = "localhost"
 
 
-def render(lab, model, ca_dir=None):
+def render(lab, model, ca_dir=None, istio=None):
     state = lab.state()
     clusters = lab.clusters(state)
     if model not in MODELS:
@@ -20,7 +20,7 @@ def render(lab, model, ca_dir=None):
     if remote_model and len(clusters) < 2:
         raise ValueError("primary-remote needs at least 2 clusters")
     if model == "mixed":
-        return _document(lab, model, ca_dir, *_mixed(clusters))
+        return _document(lab, model, ca_dir, *_mixed(clusters), istio=istio)
     primary, remote = {}, {}
     for i, c in enumerate(clusters, start=1):
         host = {"kube_context": c.context, "istio_network": f"network{i}" if multi_network else "network1"}
@@ -30,7 +30,7 @@ def render(lab, model, ca_dir=None):
             host["istio_primary_cluster"] = "cluster1"
             if not multi_network:
                 host["istio_network"] = "network1"
-    return _document(lab, model, ca_dir, primary, remote)
+    return _document(lab, model, ca_dir, primary, remote, istio=istio)
 
 
 def _mixed(clusters):
@@ -44,14 +44,15 @@ def _mixed(clusters):
     return primary, remote
 
 
-def _document(lab, model, ca_dir, primary, remote):
+def _document(lab, model, ca_dir, primary, remote, istio=None):
+    release = versions.istio_version(istio) if istio else None
     mesh_vars = {
         "ansible_connection": "local",
         "ansible_python_interpreter": "{{ ansible_playbook_python }}",
         "kubeconfig": str(lab.kubeconfig()),
-        "istio_charts": str(paths.charts_dir()),
+        "istio_charts": str(paths.charts_dir(release)),
         "istio_helm_binary": str(paths.binary("helm")),
-        "istio_istioctl_binary": str(paths.binary("istioctl")),
+        "istio_istioctl_binary": str(paths.istio_binary("istioctl", release) if release else paths.binary("istioctl")),
         # The lab's API servers listen on 127.0.0.1, which the lab's istiods (outside the clusters) do reach.
         "istio_allow_loopback_api_server": True,
         "istio_mesh_id": "mesh1",
@@ -62,8 +63,12 @@ def _document(lab, model, ca_dir, primary, remote):
         mesh_vars["istio_remote_pilot_address"] = LAB_PILOT_ADDRESS
     if ca_dir:
         mesh_vars["istio_ca_dir"] = str(ca_dir)
-    if model == "ambient":
+    if release and release != versions.ISTIO:
+        # A release's charts, stamped as Istio's release pipeline does: the inventory pins it as users do.
+        mesh_vars["istio_version"] = release
+    elif model == "ambient":
         mesh_vars["istio_version"] = "1.31.0"
+    if model == "ambient":
         # The lab's Istio (1.31-dev) pins Gateway API v1.5.1; its standard CRDs come with the lab's build.
         mesh_vars["istio_gateway_api_version"] = "v" + versions.GATEWAY_API
         mesh_vars["istio_gateway_api_crds"] = str(paths.gateway_api_crds_dir() / "standard")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from . import layout as lay, openshift, paths, pki, procs
+from . import apps, layout as lay, openshift, paths, pki, podnet, pods, procs
 
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -26,6 +26,26 @@ rules:
 IDENTITIES = [("admin", "lab-admin"), ("kcm", "system:kube-controller-manager"), ("sched", "system:kube-scheduler"),
               ("kwok", "lab-kwok"), ("controller", "lab-controller")]
 ADMIN_USER = "lab-admin"
+DATAPLANES = ("real", "simulated")
+# kwok runs `kubectl exec` commands itself, found on its PATH: this shim is every command a real pod's image has.
+# Started with the pod's Exec object's MESHLAB_POD/MESHLAB_CONTAINER, it runs the command inside the pod (its
+# network namespace, /etc/hosts and resolv.conf) when that container has it, as a container would.
+PODEXEC = r"""#!/bin/sh
+# kwok's PATH is the shim directory itself; the shim uses the machine's programs.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+cmd=$(basename "$0")
+d=$MESHLAB_POD
+if [ -z "$d" ] || [ ! -f "$d/netns" ]; then
+  echo "meshlab: $cmd: this pod is not running for real" >&2; exit 126
+fi
+bin="$d/bin/$MESHLAB_CONTAINER"
+if [ ! -e "$bin/$cmd" ]; then
+  echo "exec: \"$cmd\": executable file not found in \$PATH" >&2; exit 127
+fi
+exec /usr/sbin/ip netns exec "$(cat "$d/netns")" /bin/sh -c \
+  'for f in hosts hostname resolv.conf; do mount --bind "$0/$f" /etc/$f || exit 1; done; cd "$0/root" && exec "$@"' \
+  "$d" env -i PATH="$bin" HOSTNAME="$(cat "$d/hostname")" HOME=/root "$cmd" "$@"
+"""
 
 
 class LabError(RuntimeError):
@@ -64,14 +84,37 @@ class Lab:
                 recs.append(json.loads(pidfile.read_text()))
             except (OSError, ValueError):
                 continue
-        return recs
+        return recs + [p for pod in self.real_pods() for p in pod["procs"].values()]
+
+    def real_pods(self):
+        """Records of the pods running for real (see pods.py)."""
+        found = []
+        for f in sorted(self.home.glob("c*/pods/*/pod.json")):
+            try:
+                rec = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            rec["cluster"] = f.parts[-4]
+            found.append(rec)
+        return found
 
     # ---- up ----------------------------------------------------------------------------------------------
-    def up(self, count=2, slot=0, out=sys.stdout):
+    def up(self, count=2, slot=0, out=sys.stdout, dataplane=None):
         if not isinstance(count, int) or count < 1 or count > lay.MAX_CLUSTERS:
             raise LabError(f"--clusters must be between 1 and {lay.MAX_CLUSTERS}, got {count}")
         if slot < 0 or slot >= lay.MAX_SLOTS:
             raise LabError(f"--slot must be between 0 and {lay.MAX_SLOTS - 1}, got {slot}")
+        dataplane = dataplane or os.environ.get("MESHLAB_DATAPLANE") or "real"
+        if dataplane not in DATAPLANES:
+            raise LabError(f"--dataplane must be one of {', '.join(DATAPLANES)}, got {dataplane!r}")
+        if dataplane == "real":
+            if os.geteuid() != 0:
+                raise LabError("real pods need root (network namespaces, mounts, iptables); run as root or use "
+                               "--dataplane simulated")
+            missing_tools = podnet.missing_tools()
+            if missing_tools:
+                raise LabError(f"real pods need {', '.join(missing_tools)} (see bindep.txt: apt-get install iptables "
+                               "socat iproute2 util-linux); or use --dataplane simulated")
         state = self.state()
         if state and any(procs.alive(r) for r in self.records(state)):
             raise LabError(f"a lab is already running in {self.home}; run `meshlab down` first")
@@ -85,10 +128,17 @@ class Lab:
                 if procs.port_in_use("127.0.0.1", p)]
         if busy:
             raise LabError("ports already in use: " + ", ".join(busy) + " (another lab in this slot? use --slot)")
+        # What a crashed lab of this slot left: its pods' processes (by their recorded pids), its namespaces.
+        if self.home.exists():
+            pods.stop_leftovers(self.home)
+        if os.geteuid() == 0 and shutil.which("ip"):
+            podnet.delete_all(slot)
+        pods.remove_roots(slot)
         if self.home.exists():
             shutil.rmtree(self.home)
         self.home.mkdir(parents=True)
-        state = {"slot": slot, "clusters": count, "home": str(self.home), "procs": [], "started": time.time()}
+        state = {"slot": slot, "clusters": count, "home": str(self.home), "procs": [], "started": time.time(),
+                 "dataplane": dataplane}
         self._save(state)
         t0 = time.monotonic()
         try:
@@ -113,6 +163,12 @@ class Lab:
     def _start(self, state, clusters, out):
         (self.home / "audit-policy.yaml").write_text(AUDIT_POLICY)
         kwok_crds = paths.component_dir("kwok") / "crd"
+        podexec = self.home / "podexec"
+        podexec.mkdir()
+        (podexec / "meshlab-podexec").write_text(PODEXEC)
+        (podexec / "meshlab-podexec").chmod(0o755)
+        for name in apps.all_commands():
+            (podexec / name).symlink_to("meshlab-podexec")
         merged = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
         for c in clusters:
             d = self.home / c.name
@@ -148,10 +204,15 @@ class Lab:
         self.kubeconfig().chmod(0o600)
         for c in clusters:
             self._wait_ready(state, c)
+        kwok_config = []
+        if state["dataplane"] == "real":
+            self._kwok_stages(self.home / "kwok-stages.yaml")
+            kwok_config = [f"--config={self.home / 'kwok-stages.yaml'}"]
         for c in clusters:
             d = self.home / c.name
             kc = {stem: str(d / f"{stem}.kubeconfig") for stem, _ in IDENTITIES}
-            self._kubectl(c, "controller", "apply", "--server-side", "-f", str(kwok_crds / "portforwards.yaml"))
+            for kind in ("portforwards", "execs", "logs"):
+                self._kubectl(c, "controller", "apply", "--server-side", "-f", str(kwok_crds / f"{kind}.yaml"))
             self._spawn(state, f"{c.context}/kube-controller-manager", [
                 str(paths.binary("kube-controller-manager")), f"--kubeconfig={kc['kcm']}",
                 f"--authentication-kubeconfig={kc['kcm']}", f"--authorization-kubeconfig={kc['kcm']}",
@@ -167,11 +228,13 @@ class Lab:
             self._spawn(state, f"{c.context}/kwok", [
                 str(paths.binary("kwok")), f"--kubeconfig={kc['kwok']}", "--manage-all-nodes=true",
                 f"--cidr={c.pod_cidr}", "--node-ip=127.0.0.1", f"--node-port={c.kwok_port}",
-                f"--server-address=127.0.0.1:{c.kwok_port}", "--enable-crds=PortForward",
+                f"--server-address=127.0.0.1:{c.kwok_port}", "--enable-crds=PortForward,Exec,Logs",
                 # Heartbeats through a node Lease: kwok's status updates alone come ~55 s apart, longer than the
                 # node monitor grace period, so the node flapped NotReady and every pod stayed not Ready.
-                "--node-lease-duration-seconds=40"], d / "kwok.log")
-            self._kubectl(c, "controller", "apply", "-f", "-", stdin=yaml.safe_dump(self._node(c)))
+                "--node-lease-duration-seconds=40", *kwok_config], d / "kwok.log",
+                # exec finds commands on kwok's PATH: only the shim, so nothing runs outside a pod.
+                env=dict(os.environ, PATH=str(podexec)))
+            self._kubectl(c, "controller", "apply", "-f", "-", stdin=yaml.safe_dump(self._node(c, state["dataplane"])))
         for c in clusters:
             self._wait_schedulable(state, c)
         sup = self._spawn(state, "supervisor", [sys.executable, "-m", "meshlab.supervisor", str(self.home)],
@@ -184,10 +247,43 @@ class Lab:
             time.sleep(0.1)
 
     @staticmethod
-    def _node(c):
+    def _kwok_stages(path):
+        """kwok's own pod stages, except that injected pods the lab runs for real start not Ready: the pod runner
+        sets Ready when the proxy is (Gateway API gateways stay simulated, see pods.is_real_candidate)."""
+        crd = paths.component_dir("kwok") / "crd"
+        ready = yaml.safe_load((crd / "stage-pod-ready.yaml").read_text())
+        injected = {"key": '.metadata.annotations["sidecar.istio.io/status"]', "operator": "Exists"}
+        gateway_api = '.metadata.labels["gateway.networking.k8s.io/gateway-name"]'
+        plain = json.loads(json.dumps(ready))
+        plain["spec"]["selector"]["matchExpressions"].append(dict(injected, operator="DoesNotExist"))
+        simulated = json.loads(json.dumps(ready))
+        simulated["metadata"]["name"] = "pod-ready-gateway-api"
+        simulated["spec"]["selector"]["matchExpressions"] += [injected, {"key": gateway_api, "operator": "Exists"}]
+        real = json.loads(json.dumps(ready))
+        real["metadata"]["name"] = "pod-ready-real"
+        real["spec"]["selector"]["matchExpressions"] += [injected, {"key": gateway_api, "operator": "DoesNotExist"}]
+        tmpl = real["spec"]["next"]["statusTemplate"]
+        for cond in ("Ready", "ContainersReady"):
+            old = f'status: "True"\n  type: {cond}\n'
+            if old not in tmpl:
+                raise LabError(f"kwok's pod-ready stage changed; cannot find the {cond} condition in it")
+            tmpl = tmpl.replace(old, f'status: "False"\n  type: {cond}\n')
+        # Only the containers' ready flags (the init containers' stay as kwok has them).
+        head, sep, tail = tmpl.partition("initContainerStatuses:")
+        real["spec"]["next"]["statusTemplate"] = head.replace("ready: true", "ready: false") + sep + tail
+        docs = [plain, simulated, real] + [yaml.safe_load((crd / f"stage-{s}.yaml").read_text())
+                                           for s in ("pod-complete", "pod-delete")]
+        path.write_text(yaml.safe_dump_all(docs))
+
+    @staticmethod
+    def _node(c, dataplane="simulated"):
+        # kwok's "fake" mark only where no pod runs for real (kwok manages the node either way).
+        annotations = {"node.alpha.kubernetes.io/ttl": "0"}
+        if dataplane == "simulated":
+            annotations["kwok.x-k8s.io/node"] = "fake"
         return {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": f"{c.context}-node",
-                             "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
+                             "annotations": annotations,
                              "labels": {"type": "kwok", "kubernetes.io/hostname": f"{c.context}-node",
                                         "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                                         "topology.kubernetes.io/region": f"region{c.index}",
@@ -327,6 +423,11 @@ class Lab:
         killed = []
         for r in order:
             killed += procs.stop([r])
+        # The supervisor stops the real pods and removes the namespaces; after a crash of it, do that here.
+        pods.stop_leftovers(self.home)
+        if state.get("dataplane") == "real":
+            podnet.delete_all(state["slot"])
+            pods.remove_roots(state["slot"])
         still = [r["name"] for r in recs if procs.alive(r)]
         if still:
             raise LabError("could not stop: " + ", ".join(still))
@@ -341,9 +442,25 @@ class Lab:
         state = self.state()
         if state is None:
             return None
-        rows = [{"name": r["name"], "pid": r["pid"], "alive": procs.alive(r), **({"ports": r["ports"]} if "ports" in r else {})}
+        rows = [{"name": r["name"], "pid": r["pid"], "alive": procs.alive(r), **({"ports": r["ports"]} if "ports" in r else {}),
+                 **({"version": r["version"]} if "version" in r else {})}
                 for r in self.records(state)]
         return {"home": str(self.home), "slot": state["slot"], "kubeconfig": str(self.kubeconfig()),
                 "clusters": [{"context": c.context, "server": c.server, "service_cidr": c.service_cidr,
                               "pod_cidr": c.pod_cidr} for c in self.clusters(state)],
-                "processes": rows}
+                "dataplane": state.get("dataplane", "simulated"),
+                "real_pods": [{"cluster": p["cluster"], "pod": f"{p['namespace']}/{p['name']}", "ip": p["ip"],
+                               "network": p["network"], "istio": p["version"], "ready": p["ready"],
+                               "restarts": p["restarts"], "netns": p["netns"]} for p in self.real_pods()],
+                "processes": rows,
+                # istiod Deployments the supervisor does not run (no lab build of their image tag): its records.
+                "istiods_not_started": self._json_files("c*/istiod-*/nobuild.json")}
+
+    def _json_files(self, pattern):
+        found = []
+        for f in sorted(self.home.glob(pattern)):
+            try:
+                found.append(json.loads(f.read_text()))
+            except (OSError, ValueError):
+                continue
+        return found

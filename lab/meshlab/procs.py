@@ -115,3 +115,58 @@ def listening_ports(pids):
             ip = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
             found.append((ip, int(port, 16)))
     return found
+
+
+def group_members(pgid):
+    """Live pids in process group `pgid` (a record's pid: spawn makes each process a session leader)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def term_group(record):
+    """SIGTERM a record's process group (its children too, e.g. the Envoy of a pilot-agent); returns the pids."""
+    pgid = record["pid"]
+    members = group_members(pgid)
+    if alive(record) or members:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    _reap(pgid)
+    return members
+
+
+def kill_group(record):
+    """SIGKILL what is left of a record's process group; returns True if anything was left."""
+    pgid = record["pid"]
+    _reap(pgid)
+    left = group_members(pgid)
+    if left:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and group_members(pgid):
+            _reap(pgid)
+            time.sleep(0.05)
+    return bool(left)
+
+
+def stop_group(record, timeout=10.0):
+    """SIGTERM a record's process group, wait up to timeout, then SIGKILL what is left."""
+    term_group(record)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and group_members(record["pid"]):
+        _reap(record["pid"])
+        time.sleep(0.1)
+    return kill_group(record)

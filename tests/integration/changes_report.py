@@ -7,7 +7,6 @@ release's manifest. istioctl's writes (server-side apply of its manifest) are on
 entry, `install` when the run created the collection's install record ConfigMap, else `upgrade`."""
 import json
 import re
-import time
 
 import yaml
 
@@ -108,6 +107,6 @@ def hosts_of(inventory):
 
 
 def writes_since(lab, mark):
-    """Every write of the admin identity since mark, per context, with its object (`meshlab writes --objects`)."""
-    time.sleep(0.5)  # the audit log is written asynchronously
+    """Every write of the admin identity since mark, per context, with its object (`meshlab writes --objects`); exact
+    as soon as the run has returned (see conftest.Lab.writes)."""
     return json.loads(lab.meshlab("writes", "--since", mark, "--objects"))

@@ -24,6 +24,29 @@ def run(*cmd, env=None, check=True, timeout=900, cwd=REPO):
     return proc
 
 
+class NotReached(AssertionError):
+    """What wait_until raises when its time is up; .last is the last value observed."""
+
+    def __init__(self, message, last):
+        super().__init__(message)
+        self.last = last
+
+
+def wait_until(observe, timeout, what, done=bool, interval=1.0):
+    """Observe state that is written on its own time (by istiod, a controller, the API server's caches) until
+    done(value) holds, by default until the value is true, and return that value. After timeout seconds raise
+    NotReached, an AssertionError naming what was awaited and the last value observed (let observe return what is
+    still missing). interval only paces the polls: the wait ends on the condition, never on a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = observe()
+        if done(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise NotReached(f"{what}: not so after {timeout}s; last observed: {value!r}", value)
+        time.sleep(interval)
+
+
 def changed_tasks(stdout):
     """Sorted (host, task) pairs the default callback printed as changed."""
     out, task = [], None
@@ -60,7 +83,7 @@ class Lab:
     def __init__(self, home):
         self.home = home
         self.env = dict(os.environ, MESHLAB_HOME=str(home), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-        for line in run("meshlab", "env", env=self.env).stdout.splitlines():
+        for line in run("meshlab", "env", "--istio", "master", env=self.env).stdout.splitlines():
             key, dummy, value = line[len("export "):].partition("=")
             self.env[key] = value.replace("$PATH", os.environ["PATH"])
 
@@ -78,6 +101,10 @@ class Lab:
         return self.meshlab("mark").strip()
 
     def writes(self, since):
+        """Admin write requests per cluster since the mark, from the API servers' audit logs. Exact as soon as the
+        requests have been answered, no wait: the lab runs kube-apiserver with the log backend in its default mode,
+        blocking (--audit-log-mode unset), so each event is written to audit.log (unbuffered) before the response is
+        complete. With --audit-log-mode=batch this would have to wait for a marker request to show up in the log."""
         return json.loads(self.meshlab("writes", "--since", since, "--json"))
 
     def playbook(self, playbook, inventory, *extra, check=False):
@@ -85,10 +112,10 @@ class Lab:
                    check=check)
 
 
-def _lab(tmp_path_factory, clusters):
+def _lab(tmp_path_factory, clusters, dataplane="simulated"):
     home = tmp_path_factory.mktemp("lab")
     env = dict(os.environ, MESHLAB_HOME=str(home))
-    run("meshlab", "up", "--clusters", str(clusters), env=env)
+    run("meshlab", "up", "--clusters", str(clusters), "--dataplane", dataplane, env=env)
     try:
         yield Lab(home)
     finally:
@@ -97,8 +124,14 @@ def _lab(tmp_path_factory, clusters):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A fresh two-cluster lab per test module."""
+    """A fresh two-cluster lab per test module, its pods simulated: for what the control plane shows."""
     yield from _lab(tmp_path_factory, 2)
+
+
+@pytest.fixture(scope="module")
+def real_lab(tmp_path_factory):
+    """A fresh two-cluster lab whose sidecars, gateways and sample apps run for real (Envoy, pilot-agent)."""
+    yield from _lab(tmp_path_factory, 2, "real")
 
 
 @pytest.fixture(scope="module")

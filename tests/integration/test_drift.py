@@ -57,7 +57,6 @@ class Stages:
         started = time.monotonic()
         proc = self.lab.playbook(PLAYBOOK, self.inv, *extra)
         seconds = round(time.monotonic() - started, 1)
-        time.sleep(0.5)  # the audit log is written asynchronously
         writes = json.loads(self.lab.meshlab("writes", "--since", mark, "--objects"))
         return dict(proc=proc, seconds=seconds, writes=writes)
 
