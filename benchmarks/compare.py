@@ -39,7 +39,7 @@ class Lab:
     def __init__(self, tmp, clusters):
         self.home = Path(tmp) / "lab"
         self.env = dict(os.environ, MESHLAB_HOME=str(self.home), ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-        for line in sh("meshlab", "env", env=self.env).stdout.splitlines():
+        for line in sh("meshlab", "env", "--istio", "master", env=self.env).stdout.splitlines():
             key, dummy, value = line[len("export "):].partition("=")
             self.env[key] = value.replace("$PATH", os.environ["PATH"])
         sh("meshlab", "up", "--clusters", str(clusters), env=self.env)

@@ -41,7 +41,7 @@ def main():
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ, MESHLAB_HOME=f"{tmp}/lab", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-            for line in sh("meshlab", "env", env=env).splitlines():
+            for line in sh("meshlab", "env", "--istio", "master", env=env).splitlines():
                 key, dummy, value = line[len("export "):].partition("=")
                 env[key] = value.replace("$PATH", os.environ["PATH"])
             sh("meshlab", "up", "--clusters", str(args.clusters), env=env)

@@ -18,16 +18,6 @@ from meshlab import lab as labmod, paths, procs
 RELEASE = "1.30.3"
 
 
-def rss_kib(pid):
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 class Bench:
     def __init__(self, lb):
         self.lb = lb
@@ -99,10 +89,10 @@ def main():
                 if agent is None:
                     continue
                 group = procs.group_members(agent["pid"])
-                envoy = sum(rss_kib(p) for p in group if p != agent["pid"])
-                apps = {k: rss_kib(v["pid"]) for k, v in pod["procs"].items() if k not in ("istio-proxy", "xds-in", "xds-out")}
-                print(f"  {pod['name']:40} pilot-agent {rss_kib(agent['pid']) / 1024:.0f} MiB, Envoy "
-                      f"{envoy / 1024:.0f} MiB, socat {sum(rss_kib(pod['procs'][k]['pid']) for k in ('xds-in', 'xds-out')) / 1024:.0f} MiB"
+                envoy = sum(procs.rss_kib(p) for p in group if p != agent["pid"])
+                apps = {k: procs.rss_kib(v["pid"]) for k, v in pod["procs"].items() if k not in ("istio-proxy", "xds-in", "xds-out")}
+                print(f"  {pod['name']:40} pilot-agent {procs.rss_kib(agent['pid']) / 1024:.0f} MiB, Envoy "
+                      f"{envoy / 1024:.0f} MiB, socat {sum(procs.rss_kib(pod['procs'][k]['pid']) for k in ('xds-in', 'xds-out')) / 1024:.0f} MiB"
                       + "".join(f", {k} {v / 1024:.0f} MiB" for k, v in apps.items()))
             n = 2000
             out = b.k(c1, "exec", "-n", "sample", "deploy/curl", "-c", "curl", "--", "curl", "-s", "-o", "/dev/null",
@@ -124,7 +114,7 @@ def main():
             b.wait_ready(c2, "app", 4)
             print(f"2 clusters with 8 real pods: 6 new pods Ready {time.monotonic() - t0:.1f} s after the apply; "
                   f"{len(lb.real_pods())} real pods, resident memory of their processes "
-                  f"{sum(rss_kib(p) for pod in lb.real_pods() for r in pod['procs'].values() for p in procs.group_members(r['pid'])) / 1024:.0f} MiB")
+                  f"{sum(procs.rss_kib(p) for pod in lb.real_pods() for r in pod['procs'].values() for p in procs.group_members(r['pid'])) / 1024:.0f} MiB")
         finally:
             lb.down(out=open(os.devnull, "w"))
 

@@ -10,17 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from meshlab import build, lab as labmod, paths, versions
-
-
-def rss_kib(pid):
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+from meshlab import build, lab as labmod, paths, procs, versions
 
 
 def measure_up(count, slot):
@@ -33,7 +23,7 @@ def measure_up(count, slot):
         per_cluster = {}
         for rec in lb.records():
             cluster = rec["name"].split("/")[0]
-            per_cluster[cluster] = per_cluster.get(cluster, 0) + rss_kib(rec["pid"])
+            per_cluster[cluster] = per_cluster.get(cluster, 0) + procs.rss_kib(rec["pid"])
         total = sum(per_cluster.values())
         lb.down(out=open(os.devnull, "w"))
         return seconds, per_cluster, total

@@ -201,7 +201,7 @@ class PodRunner:
             for m in proxy.volume_mounts or []:
                 v = volumes.get(m.name)
                 if v is not None:
-                    self._volume(pod, rec, v, root / m.mount_path.lstrip("/"), m)
+                    self._volume(pod, rec, v, root / m.mount_path.lstrip("/"))
             # What the proxyv2 image holds: pilot-agent and Envoy in /usr/local/bin (here inside the pod's root, as
             # the cache may sit where the proxy's user cannot reach), the bootstrap template pilot-agent renders.
             _image_file(paths.istio_binary("pilot-agent", rec["version"]), root / "usr/local/bin/pilot-agent")
@@ -224,27 +224,22 @@ class PodRunner:
         Path(rec["dir"], "hosts").write_text(f"127.0.0.1 localhost\n{pod.status.pod_ip} {md.name}\n")
         Path(rec["dir"], "hostname").write_text(f"{md.name}\n")
 
-    def _volume(self, pod, rec, v, target, mount):
+    def _volume(self, pod, rec, v, target):
         target.mkdir(parents=True, exist_ok=True)
-        if v.config_map is not None:
-            self._configmap(pod, v.config_map.name, v.config_map.items, target, v.config_map.optional)
-        elif v.secret is not None:
-            self._secret(pod, v.secret.secret_name, v.secret.items, target, v.secret.optional)
-        elif v.downward_api is not None:
-            self._downward(pod, v.downward_api.items, target)
-        elif v.projected is not None:
-            for src in v.projected.sources or []:
-                if src.service_account_token is not None:
-                    t = src.service_account_token
-                    path = target / t.path
-                    rec["tokens"][str(path)] = {"audience": t.audience, "seconds": t.expiration_seconds or 3600}
-                    self._token(pod, rec, str(path))
-                elif src.config_map is not None:
-                    self._configmap(pod, src.config_map.name, src.config_map.items, target, src.config_map.optional)
-                elif src.secret is not None:
-                    self._secret(pod, src.secret.name, src.secret.items, target, src.secret.optional)
-                elif src.downward_api is not None:
-                    self._downward(pod, src.downward_api.items, target)
+        # A volume and each source of a projected volume have the same kinds of source (a projection has tokens too).
+        for src in (v.projected.sources or []) if v.projected is not None else [v]:
+            token = getattr(src, "service_account_token", None)
+            if token is not None:
+                path = target / token.path
+                rec["tokens"][str(path)] = {"audience": token.audience, "seconds": token.expiration_seconds or 3600}
+                self._token(pod, rec, str(path))
+            elif src.config_map is not None:
+                self._configmap(pod, src.config_map.name, src.config_map.items, target, src.config_map.optional)
+            elif src.secret is not None:
+                name = getattr(src.secret, "secret_name", None) or src.secret.name
+                self._secret(pod, name, src.secret.items, target, src.secret.optional)
+            elif src.downward_api is not None:
+                self._downward(pod, src.downward_api.items, target)
         # emptyDir (and anything else): the empty directory made above.
 
     @staticmethod

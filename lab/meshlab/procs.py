@@ -17,6 +17,17 @@ def start_time(pid):
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+def rss_kib(pid):
+    """Resident memory of a process, KiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def alive(record):
     st = start_time(record["pid"])
     if st is None or st != record["start"]:

@@ -1,4 +1,5 @@
 """Bad input gets a clear error and leaves nothing running."""
+import shutil
 import socket
 import stat
 
@@ -26,6 +27,25 @@ def test_port_in_use(tmp_path):
         with pytest.raises(labmod.LabError, match=f"127.0.0.1:{port}"):
             labmod.Lab(tmp_path / "h").up(count=1, slot=ERR_SLOT)
     assert not (tmp_path / "h").exists()
+
+
+def test_real_pods_without_iptables_are_refused_before_anything_starts(tmp_path, monkeypatch):
+    # A PATH with every tool real pods need except iptables.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("ip", "socat", "setpriv"):
+        real = shutil.which(tool)
+        if real:
+            (bindir / tool).symlink_to(real)
+    monkeypatch.setenv("PATH", str(bindir))
+    with pytest.raises(labmod.LabError, match="real pods need iptables.*--dataplane simulated"):
+        labmod.Lab(tmp_path / "h").up(count=1, slot=ERR_SLOT, dataplane="real")
+    assert not (tmp_path / "h").exists()
+
+
+def test_unknown_dataplane(tmp_path):
+    with pytest.raises(labmod.LabError, match="--dataplane must be one of real, simulated"):
+        labmod.Lab(tmp_path / "h").up(count=1, slot=ERR_SLOT, dataplane="fake")
 
 
 def test_missing_binary(tmp_path, monkeypatch):

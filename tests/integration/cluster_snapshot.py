@@ -4,8 +4,9 @@
     python cluster_snapshot.py compare BEFORE AFTER                            (exit 1 and list the differences)
 
 All kinds the API server serves that support list (`kubectl api-resources --verbs=list`), namespaced and
-cluster-scoped, except what changes on its own: Events, Leases, and the lab's own kwok PortForward objects
-(label app.kubernetes.io/managed-by=meshlab).
+cluster-scoped, except what changes on its own: Events, Leases, and the lab's own objects (label
+app.kubernetes.io/managed-by=meshlab: kwok PortForward, Exec and Logs objects, and the WorkloadEntries standing for
+real pods), which the lab removes on its own after the pods they serve.
 """
 import argparse
 import json
@@ -35,7 +36,7 @@ def take_one(context, env=None):
         if len(fields) != 5:
             continue
         kind, api, ns, name, by = fields
-        if kind in CHURN or (kind == "PortForward" and by == "meshlab"):
+        if kind in CHURN or by == "meshlab":
             continue
         group = api.rpartition("/")[0]
         out.add("%s%s %s/%s" % (kind, "." + group if group else "", "-" if ns == "<none>" else ns, name))
