@@ -42,7 +42,7 @@ class Lab:
         for line in sh("meshlab", "env", "--istio", "master", env=self.env).stdout.splitlines():
             key, dummy, value = line[len("export "):].partition("=")
             self.env[key] = value.replace("$PATH", os.environ["PATH"])
-        sh("meshlab", "up", "--clusters", str(clusters), env=self.env)
+        sh("meshlab", "up", "--clusters", str(clusters), "--dataplane", "simulated", env=self.env)
         self.inventory = Path(tmp) / "inventory.yml"
         sh("meshlab", "inventory", "--model", MODEL, "--ca-dir", f"{tmp}/ca", "-o", str(self.inventory), env=self.env)
 

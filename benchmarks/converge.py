@@ -44,7 +44,7 @@ def main():
             for line in sh("meshlab", "env", "--istio", "master", env=env).splitlines():
                 key, dummy, value = line[len("export "):].partition("=")
                 env[key] = value.replace("$PATH", os.environ["PATH"])
-            sh("meshlab", "up", "--clusters", str(args.clusters), env=env)
+            sh("meshlab", "up", "--clusters", str(args.clusters), "--dataplane", "simulated", env=env)
             try:
                 inv = Path(tmp) / "inventory.yml"
                 sh("meshlab", "inventory", "--model", args.model, "--ca-dir", f"{tmp}/ca", "-o", str(inv), env=env)

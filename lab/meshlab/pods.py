@@ -44,8 +44,10 @@ def log(msg):
 
 
 def proxy_container(pod):
+    """The pod's Istio proxy: the `istio-proxy` container of the proxyv2 image (ztunnel's container has that name
+    too, with its own image)."""
     for c in list(pod.spec.containers or []) + list(pod.spec.init_containers or []):
-        if c.name == PROXY:
+        if c.name == PROXY and apps.repository(c.image or "").rsplit("/", 1)[-1] == "proxyv2":
             return c
     return None
 

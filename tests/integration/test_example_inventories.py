@@ -64,7 +64,7 @@ def fresh_lab(tmp_path):
     """A lab of its own for one test (two clusters), stopped afterwards."""
     home = tmp_path / "lab"
     env = dict(os.environ, MESHLAB_HOME=str(home))
-    run("meshlab", "up", "--clusters", "2", env=env)
+    run("meshlab", "up", "--clusters", "2", "--dataplane", "simulated", env=env)
     try:
         yield Lab(home)
     finally:
