@@ -1,5 +1,6 @@
 """Bring a lab up and down: per cluster etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok
 with one node, then the supervisor (load balancers and real istiods). State lives in <home>/state.json."""
+import copy
 import json
 import os
 import shutil
@@ -254,12 +255,12 @@ class Lab:
         ready = yaml.safe_load((crd / "stage-pod-ready.yaml").read_text())
         injected = {"key": '.metadata.annotations["sidecar.istio.io/status"]', "operator": "Exists"}
         gateway_api = '.metadata.labels["gateway.networking.k8s.io/gateway-name"]'
-        plain = json.loads(json.dumps(ready))
+        plain = copy.deepcopy(ready)
         plain["spec"]["selector"]["matchExpressions"].append(dict(injected, operator="DoesNotExist"))
-        simulated = json.loads(json.dumps(ready))
+        simulated = copy.deepcopy(ready)
         simulated["metadata"]["name"] = "pod-ready-gateway-api"
         simulated["spec"]["selector"]["matchExpressions"] += [injected, {"key": gateway_api, "operator": "Exists"}]
-        real = json.loads(json.dumps(ready))
+        real = copy.deepcopy(ready)
         real["metadata"]["name"] = "pod-ready-real"
         real["spec"]["selector"]["matchExpressions"] += [injected, {"key": gateway_api, "operator": "DoesNotExist"}]
         tmpl = real["spec"]["next"]["statusTemplate"]

@@ -82,8 +82,9 @@ class PodRunner:
 
     # ---- the loop -----------------------------------------------------------------------------------------
     def sync(self):
+        services = self.w.core.list_service_for_all_namespaces().items
         self.dns.start()
-        self.dns.update(self.w.core.list_service_for_all_namespaces().items)
+        self.dns.update(services)
         pods = self.w.core.list_pod_for_all_namespaces().items
         seen = set()
         for pod in pods:
@@ -101,11 +102,11 @@ class PodRunner:
                     rec = self._start(pod)
                 except Exception as e:  # the pod stays simulated and says why
                     self.failed[uid] = str(e)
-                    self._event(pod, "MeshlabPodFailed", f"the lab could not run this pod for real: {e}")
+                    self.w.event(pod, "MeshlabPodFailed", f"the lab could not run this pod for real: {e}")
                     log(f"{self.w.layout.context}: pod {pod.metadata.namespace}/{pod.metadata.name}: {e}")
                     continue
                 self.pods[uid] = rec
-            self._tend(pod, rec)
+            self._tend(pod, rec, services)
         for uid in [u for u in self.pods if u not in seen]:
             self._stop(self.pods.pop(uid))
         for uid in [u for u in self.failed if u not in seen]:
@@ -120,9 +121,6 @@ class PodRunner:
             self._finish_stopping()
             time.sleep(0.1)
         self._finish_stopping(force=True)
-
-    def records(self):
-        return list(self.pods.values())
 
     # ---- start ----------------------------------------------------------------------------------------------
     def _start(self, pod):
@@ -147,12 +145,13 @@ class PodRunner:
         ns = podnet.pod_netns(self.slot, md.uid)
         rec = {"uid": md.uid, "namespace": md.namespace, "name": md.name, "ip": pod.status.pod_ip, "netns": ns,
                "network": net_name, "version": version, "dir": str(wd), "root": str(root), "procs": {},
-               "extra_ips": [], "ready": None, "restarts": 0, "started": time.time(), "tokens": {}}
+               "extra_ips": [], "ready": None, "restarts": 0, "started": time.time(), "tokens": {},
+               "locality": self.w.node_locality(pod.spec.node_name)}
         podnet.add_pod(self.slot, ns, pod.status.pod_ip, net_index)
         try:
             self._files(pod, rec, proxy)
             if proxy is not None:
-                self._istiod_forward(pod, rec, proxy)
+                self._istiod_forward(rec, self._env(pod, proxy))
                 init = next((c for c in pod.spec.init_containers or [] if c.name == INIT), None)
                 if init is not None:
                     self._run_init(pod, rec, init)
@@ -322,17 +321,13 @@ class PodRunner:
         spec["renew_at"] = time.time() + 0.8 * spec["seconds"]
 
     # ---- istiod ------------------------------------------------------------------------------------------
-    def _istiod_forward(self, pod, rec, proxy):
-        env = self._env(pod, proxy)
-        discovery = DEFAULT_DISCOVERY
-        try:
-            discovery = (yaml.safe_load(env.get("PROXY_CONFIG") or "{}") or {}).get("discoveryAddress") or discovery
-        except yaml.YAMLError:
-            pass
+    def _istiod_forward(self, rec, env):
+        # The injector puts a non-default discovery address in PROXY_CONFIG; a gateway also has the mounted mesh config.
+        discovery = _proxy_config(env).get("discoveryAddress")
         mesh = Path(rec["root"], "etc/istio/config/mesh")
-        if "discoveryAddress" not in (env.get("PROXY_CONFIG") or "") and mesh.exists():
-            discovery = ((yaml.safe_load(mesh.read_text()) or {}).get("defaultConfig") or {}).get("discoveryAddress") \
-                or discovery
+        if not discovery and mesh.exists():
+            discovery = ((yaml.safe_load(mesh.read_text()) or {}).get("defaultConfig") or {}).get("discoveryAddress")
+        discovery = discovery or DEFAULT_DISCOVERY
         host = discovery.rsplit(":", 1)[0]
         names = {host, (env.get("CA_ADDR") or discovery).rsplit(":", 1)[0]}
         target = self.w.istiod_port_for(host)
@@ -411,11 +406,7 @@ class PodRunner:
     def _start_agent(self, pod, rec, proxy):
         env = dict(self._base_env(pod), **self._env(pod, proxy))
         # The proxyv2 image has Envoy at /usr/local/bin/envoy; here it is the lab's build of that version.
-        config = {}
-        try:
-            config = yaml.safe_load(env.get("PROXY_CONFIG") or "{}") or {}
-        except yaml.YAMLError:
-            pass
+        config = _proxy_config(env)
         config["binaryPath"] = "./usr/local/bin/envoy"   # relative to the pod's root, its working directory
         env["PROXY_CONFIG"] = json.dumps(config)
         uid, gid = rec["uid_gid"]
@@ -474,7 +465,7 @@ class PodRunner:
                     raise
 
     # ---- while running ---------------------------------------------------------------------------------------
-    def _tend(self, pod, rec):
+    def _tend(self, pod, rec, services):
         now = time.time()
         proxy = proxy_container(pod)
         for path, spec in rec["tokens"].items():
@@ -492,7 +483,7 @@ class PodRunner:
                 self._save(rec)
             else:
                 rec.setdefault("agent_exit", now)
-        self._addresses(pod, rec)
+        self._addresses(pod, rec, services)
         self._logs(rec)
         if now - rec.get("probed", 0) >= PROBE_EVERY:
             rec["probed"] = now
@@ -568,8 +559,8 @@ class PodRunner:
         self.w.core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace,
                                                 {"status": {"conditions": conds, "containerStatuses": statuses}})
 
-    def _addresses(self, pod, rec):
-        want = sorted(self.w.lb_addresses_for(pod))
+    def _addresses(self, pod, rec, services):
+        want = sorted(self.w.lb_addresses_for(pod, services))
         if want != rec["extra_ips"]:
             podnet.set_extra_addresses(rec["netns"], want, rec["extra_ips"])
             log(f"{self.w.layout.context}: pod {rec['namespace']}/{rec['name']} owns {', '.join(want) or 'no'} "
@@ -591,9 +582,8 @@ class PodRunner:
         spec = {"address": rec["ip"], "labels": labels, "serviceAccount": pod.spec.service_account_name or "default"}
         if rec["network"]:
             spec["network"] = rec["network"]
-        locality = self.w.node_locality(pod.spec.node_name)
-        if locality:
-            spec["locality"] = locality
+        if rec["locality"]:
+            spec["locality"] = rec["locality"]
         if rec.get("endpoint") == spec:
             return
         body = {"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
@@ -620,9 +610,6 @@ class PodRunner:
         except ApiException as e:
             if e.status != 404:
                 raise
-
-    def _event(self, pod, reason, message):
-        self.w.event(pod, reason, message)
 
     # ---- stop: SIGTERM now, the rest on later ticks, so one pod's drain does not hold up the others ----------
     def _stop(self, rec):
@@ -667,6 +654,14 @@ class PodRunner:
         for f in ("pod.json", "root"):
             (wd / f).unlink(missing_ok=True)
         log(f"{self.w.layout.context}: pod {rec['namespace']}/{rec['name']} stopped")
+
+
+def _proxy_config(env):
+    """The container's PROXY_CONFIG (JSON or YAML), as pilot-agent reads it."""
+    try:
+        return yaml.safe_load(env.get("PROXY_CONFIG") or "{}") or {}
+    except yaml.YAMLError:
+        return {}
 
 
 def roots_dir(slot):

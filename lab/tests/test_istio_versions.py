@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshlab import build, lab as labmod, paths, supervisor, versions
+from meshlab import apps, build, lab as labmod, paths, supervisor, versions
 from conftest import SLOT, Ctl, wait_for
 
 VERSIONS = paths.istio_versions()
@@ -59,8 +59,8 @@ def test_version_for_image_tag():
     for v in VERSIONS:
         assert paths.version_for_image_tag(v) == v
     assert paths.version_for_image_tag("1.29.6-distroless") == "1.29.6"
-    assert supervisor.image_tag(f"docker.io/istio/pilot:1.30.3@sha256:{'a' * 64}") == "1.30.3"
-    assert supervisor.image_tag("registry.local:5000/istio/pilot") == "latest"
+    assert apps.tag(f"docker.io/istio/pilot:1.30.3@sha256:{'a' * 64}") == "1.30.3"
+    assert apps.tag("registry.local:5000/istio/pilot") == "latest"
     for tag in ("latest", "1.30", "1.30.4", ""):
         with pytest.raises(KeyError) as e:
             paths.version_for_image_tag(tag)

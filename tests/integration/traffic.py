@@ -12,9 +12,9 @@ SAMPLE_NS = "sample"
 HELLO = re.compile(r"Hello version: (v\d), instance: (\S+)")
 
 
-def kubectl(lab, ctx, *args, check=True, stdin=None):
-    proc = subprocess.run(["kubectl", "--context", ctx, *args], env=lab.env, input=stdin, capture_output=True,
-                          text=True, timeout=180, check=False)
+def kubectl(lab, ctx, *args, check=True):
+    proc = subprocess.run(["kubectl", "--context", ctx, *args], env=lab.env, capture_output=True, text=True,
+                          timeout=180, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl --context {ctx} {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
