@@ -5,9 +5,6 @@ from . import paths, versions
 
 MODELS = ("multi-primary", "multi-primary-multi-network", "primary-remote", "primary-remote-multi-network", "ambient",
           "mixed")
-# Remotes reach their primary's istiod by this name: Kubernetes refuses loopback IPs (the lab's gateway addresses)
-# in the EndpointSlice the remote profile renders for an IP, while a host name gives an ExternalName Service.
-LAB_PILOT_ADDRESS = "localhost"
 
 
 def render(lab, model, ca_dir=None, istio=None):
@@ -59,8 +56,6 @@ def _document(lab, model, ca_dir, primary, remote, istio=None):
         # 2048-bit CA keys keep the lab fast; Istio's default (and this collection's) is 4096.
         "istio_ca_key_size": 2048,
     }
-    if remote:
-        mesh_vars["istio_remote_pilot_address"] = LAB_PILOT_ADDRESS
     if ca_dir:
         mesh_vars["istio_ca_dir"] = str(ca_dir)
     if release and release != versions.ISTIO:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from . import apps, layout as lay, openshift, paths, pki, podnet, pods, procs
+from . import apps, kubeproxy, layout as lay, openshift, paths, pki, podnet, pods, procs
 
 AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -85,7 +85,8 @@ class Lab:
                 recs.append(json.loads(pidfile.read_text()))
             except (OSError, ValueError):
                 continue
-        return recs + [p for pod in self.real_pods() for p in pod["procs"].values()]
+        return (recs + [p for pod in self.real_pods() for p in pod["procs"].values()]
+                + kubeproxy.records(self.home))
 
     def real_pods(self):
         """Records of the pods running for real (see pods.py)."""
@@ -132,6 +133,7 @@ class Lab:
         # What a crashed lab of this slot left: its pods' processes (by their recorded pids), its namespaces.
         if self.home.exists():
             pods.stop_leftovers(self.home)
+            kubeproxy.stop_leftovers(self.home)
         if os.geteuid() == 0 and shutil.which("ip"):
             podnet.delete_all(slot)
         pods.remove_roots(slot)
@@ -426,6 +428,7 @@ class Lab:
             killed += procs.stop([r])
         # The supervisor stops the real pods and removes the namespaces; after a crash of it, do that here.
         pods.stop_leftovers(self.home)
+        kubeproxy.stop_leftovers(self.home)
         if state.get("dataplane") == "real":
             podnet.delete_all(state["slot"])
             pods.remove_roots(state["slot"])

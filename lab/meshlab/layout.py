@@ -1,10 +1,20 @@
-"""Addresses and ports of a lab: everything inside 127.0.0.0/8, unique per slot (several labs may run at once)
-and per cluster, so no process ever listens on or dials an address outside loopback."""
+"""Addresses and ports of a lab, unique per slot (several labs may run at once) and per cluster.
+
+Every listener, the Service range and the Pod range are inside 127.0.0.0/8. LoadBalancer addresses are not: the API
+server refuses loopback addresses in EndpointSlices, and a remote's istiod Service gets one with its primary's
+east-west gateway address (the remote profile's `global.remotePilotAddress`). They come from 198.19.0.0/16 (part of
+the RFC 2544 benchmarking range 198.18.0.0/15), one /24 per cluster and slot, and exist only inside the lab's own
+network namespaces: with real pods on the owning gateway pod's eth0, routed by the lab's router namespace (podnet);
+with simulated pods nowhere. Nothing in the root namespace dials them (the lab, its tests and the integration tests
+only read them from Service status or dial them from inside a pod's namespace), so no process ever dials an address
+outside loopback from the root namespace."""
+import ipaddress
 from dataclasses import dataclass
 
 MAX_CLUSTERS = 9
 MAX_SLOTS = 8
 ISTIOD_PORTS = ("http", "grpc", "secure_grpc", "monitoring", "ctrlz")
+LB_ADDRESSES = 245      # .10-.254 of a cluster's /24
 
 
 @dataclass(frozen=True)
@@ -21,8 +31,8 @@ class ClusterLayout:
         return f"lab-c{self.index}" if self.slot == 0 else f"lab{self.slot}-c{self.index}"
 
     def _octet(self, kind):
-        # slot 0: services 127.11-19, pods 127.21-29, load balancers 127.31-39; slot 1: 41-49, 51-59, 61-69; ...
-        # (slot 7 ends at 127.249)
+        # slot 0: services 127.11-19, pods 127.21-29, load balancers 198.19.31-39; slot 1: 41-49, 51-59, 61-69; ...
+        # (slot 7 ends at 249)
         return 10 * (3 * self.slot + kind) + self.index
 
     @property
@@ -38,7 +48,14 @@ class ClusterLayout:
         return f"127.{self._octet(2)}.0.1/16"
 
     def lb_address(self, n):
-        return f"127.{self._octet(3)}.{n // 250}.{10 + n % 250}"
+        """The n-th LoadBalancer address of this cluster (n < LB_ADDRESSES), in its own /24 of 198.19.0.0/16."""
+        if not 0 <= n < LB_ADDRESSES:
+            raise ValueError(f"{self.context}: no LoadBalancer address left (at most {LB_ADDRESSES})")
+        return f"198.19.{self._octet(3)}.{10 + n}"
+
+    @property
+    def lb_cidr(self):
+        return f"198.19.{self._octet(3)}.0/24"
 
     @property
     def port_base(self):
@@ -84,3 +101,12 @@ class ClusterLayout:
 
 def clusters(slot, count):
     return [ClusterLayout(slot, i) for i in range(1, count + 1)]
+
+
+def is_lb_address(slot, address):
+    """Whether `address` is a LoadBalancer address of a cluster of this slot's lab."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(ClusterLayout(slot, i).lb_cidr) for i in range(1, MAX_CLUSTERS + 1))

