@@ -26,6 +26,9 @@ Plan shape (returned by ``plan_mesh``)::
       # the one that takes over the default-revision role (base chart defaultRevision, east-west gateway) when this
       # revision is uninstalled while others stay (None when none stays).
       'installed_revisions': {hostname: [revisions]}, 'other_revisions': [revisions], 'successor_revision': str | None,
+      # Istio's "Verify the installation" samples, as that release ships them: helloworld versions per cluster (every
+      # cluster holds one, every version runs somewhere) and the images.
+      'samples': {'helloworld': {hostname: ['v1' | 'v2']}, 'images': {'helloworld-v1': str, 'helloworld-v2': str, 'curl': str}},
       'clusters': {
         hostname: {
           'host': hostname, 'cluster_id': str, 'role': 'primary' | 'remote', 'network': str,
@@ -95,6 +98,13 @@ OPENSHIFT_NODE_NAMESPACE = 'kube-system'
 GATEWAY_API_PINS = {(1, 27): 'v1.3.0', (1, 28): 'v1.4.0', (1, 29): 'v1.4.0', (1, 30): 'v1.5.1'}
 # The ambient east-west Gateway is a gateway.networking.k8s.io/v1 Gateway, served from Gateway API v1.0.0 on.
 GATEWAY_API_MIN_VERSION = (1, 0, 0)
+# The Istio minor versions this collection is tested with (README, "Support matrix"); others get a warning.
+TESTED_VERSIONS = ((1, 29), (1, 30), (1, 31))
+# samples/helloworld and samples/curl of the releases: 1.30 moved the helloworld images to Istio's own registry.
+HELLOWORLD_VERSIONS = ('v1', 'v2')
+HELLOWORLD_IMAGE = {'before_1_30': 'docker.io/istio/examples-helloworld-%s:1.0',
+                    'from_1_30': 'registry.istio.io/release/examples-helloworld-%s:1.0'}
+CURL_IMAGE = 'docker.io/curlimages/curl:8.16.0'
 GATEWAY_API_RELEASE_URL = 'https://github.com/kubernetes-sigs/gateway-api/releases/download/%s/standard-install.yaml'
 
 _DNS1123_LABEL = re.compile(r'[a-z0-9]([-a-z0-9]*[a-z0-9])?')
@@ -595,6 +605,9 @@ def _check_model(model, settings, clusters, remotes, problems, warnings):
             problems.append(Problem(name, 'group', 'is in %s, but a multi-primary mesh has no remotes; use playbooks/primary-remote.yml for a '
                                     'primary-remote mesh, or move the host to %s' % (REMOTE_GROUP, PRIMARY_GROUP)))
     version = parse_version(settings['version'])
+    if version is not None and version[:2] not in TESTED_VERSIONS:
+        warnings.append('istio_version %s: this collection is tested with Istio %s (README, "Support matrix"); other versions may need chart '
+                        'values it does not set' % (settings['version'], ', '.join('%d.%d' % v for v in TESTED_VERSIONS)))
     if remotes and version is not None and version[:2] < REMOTE_PROFILE_MIN_VERSION:
         problems.append(Problem(None, 'istio_version', '%s is too old for remotes: they get the istiod chart\'s remote profile, which exists from '
                                 '%d.%d on (before, the separate istiod-remote chart); set istio_version to %d.%d.0 or later'
@@ -657,6 +670,21 @@ def _suggest_label(value, fallback):
 
 # --- plan ---------------------------------------------------------------------------------------
 
+def samples(names, version):
+    """Where Istio's verification samples go: helloworld v1 and v2 alternate over the clusters (sorted), so every cluster
+    holds one version and, from two clusters on, each version runs in another cluster than the other; a single cluster
+    holds both. Images are those of the release's samples (the newest layout when the version is unknown)."""
+    if len(names) == 1:
+        placement = {names[0]: list(HELLOWORLD_VERSIONS)}
+    else:
+        placement = dict((name, [HELLOWORLD_VERSIONS[i % len(HELLOWORLD_VERSIONS)]]) for i, name in enumerate(names))
+    parsed = parse_version(version) if version else None
+    layout = HELLOWORLD_IMAGE['before_1_30' if parsed is not None and parsed[:2] < (1, 30) else 'from_1_30']
+    images = dict(('helloworld-' + v, layout % v) for v in HELLOWORLD_VERSIONS)
+    images['curl'] = CURL_IMAGE
+    return {'helloworld': placement, 'images': images}
+
+
 def _build_plan(model, settings, clusters, primaries, remotes, controller, warnings):
     names = sorted(clusters)
     networks = {}
@@ -707,6 +735,7 @@ def _build_plan(model, settings, clusters, primaries, remotes, controller, warni
         'remotes': remotes,
         'warnings': warnings,
         'installed_revisions': {}, 'other_revisions': [], 'successor_revision': None,
+        'samples': samples(names, settings['version']),
         'clusters': dict((name, clusters[name]) for name in names),
     }
 

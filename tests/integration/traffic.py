@@ -82,3 +82,53 @@ def gateway_connections(lab, ctx, service=f"helloworld.{SAMPLE_NS}.svc.cluster.l
                 and parts[2] == "cx_total":
             total += int(parts[3])
     return total
+
+
+# ---- the collection's own check (the verify role's traffic step) ----------------------------------------------
+ANSWERED = re.compile(r"'?(\S+): (\d+) requests answered by ([^()']*?)(?:; never by ([^()']*))? \(in ([\d.]+)s\)")
+
+
+def verify_answers(stdout):
+    """{cluster: {version: count}} from the verify role's "Show what each cluster got" lines."""
+    out = {}
+    for m in ANSWERED.finditer(stdout):
+        counts = {}
+        for part in m.group(3).split(", "):
+            if " x" in part:
+                version, n = part.split(" x")
+                counts[version] = int(n)
+        out[m.group(1)] = counts
+    return out
+
+
+def verify_seconds(stdout):
+    """{cluster: seconds until both versions answered} from the same lines."""
+    return dict((m.group(1), float(m.group(5))) for m in ANSWERED.finditer(stdout))
+
+
+def flow(lab, model, release, tmp, playbook):
+    """Converge from an empty lab (verify with traffic), re-run, verify.yml alone, uninstall with the CRDs purged:
+    each step's figures, and the object sets before the install and after the uninstall."""
+    import cluster_snapshot
+    from conftest import flow_steps
+    inv = tmp / "inventory.yml"
+    lab.meshlab("inventory", "--model", model, "--istio", release, "--ca-dir", str(tmp / "ca"), "-o", str(inv))
+    out = {"before": cluster_snapshot.take(lab.contexts(), env=lab.env)}
+    step = flow_steps(lab, inv, out)
+    step("converge", playbook)
+    step("rerun", playbook)
+    step("verify", "verify.yml")
+    step("uninstall", "uninstall.yml", "-e", "istio_purge_crds=true")
+    out["after"] = cluster_snapshot.take(lab.contexts(), env=lab.env)
+    return out
+
+
+def figures(model, release, out):
+    """One line for the closing note: converge time, re-run writes, requests answered per version."""
+    answers = verify_answers(out["converge"]["proc"].stdout)
+    waited = verify_seconds(out["converge"]["proc"].stdout)
+    per_cluster = "; ".join("%s %s (%ss)" % (c, ", ".join("%s x%d" % kv for kv in sorted(v.items())), waited.get(c))
+                            for c, v in sorted(answers.items()))
+    return "%s %s: converge %ss, re-run %ss with %d writes, verify %ss, uninstall %ss; answers %s" % (
+        model, release, out["converge"]["seconds"], out["rerun"]["seconds"], sum(out["rerun"]["writes"].values()),
+        out["verify"]["seconds"], out["uninstall"]["seconds"], per_cluster)

@@ -468,7 +468,7 @@ def test_mixed_three_clusters():
 
 
 def test_ambient_two_networks():
-    result = plan('ambient', common={'istio_version': '1.28.0'}, hostvars=two_networks())
+    result = plan('ambient', common={'istio_version': '1.30.0'}, hostvars=two_networks())
     assert (result['model'], result['multi_network'], result['warnings']) == ('ambient', True, [])
     for name, network, other in (('c1', 'network1', 'c2'), ('c2', 'network2', 'c1')):
         cluster = result['clusters'][name]
@@ -503,7 +503,8 @@ def test_ambient_gateway_api_follows_the_istio_release(istio, pinned):
     result = plan('ambient', common={'istio_version': istio}, hostvars=two_networks())
     assert result['gateway_api'] == {
         'version': pinned, 'crds': 'https://github.com/kubernetes-sigs/gateway-api/releases/download/%s/standard-install.yaml' % pinned}
-    assert result['warnings'] == []
+    # Only the note that releases before 1.29 are not among the tested ones.
+    assert [w for w in result['warnings'] if 'this collection is tested with' not in w] == []
 
 
 def test_ambient_gateway_api_version_given():
@@ -622,7 +623,7 @@ def test_plan_keys(name):
     result = plan(**SCENARIOS[name])
     assert set(result) == {'model', 'mesh_id', 'namespace', 'revision', 'install_method', 'version', 'multi_network',
                            'allow_loopback_api_server', 'token', 'gateway_api', 'networks', 'primaries', 'remotes', 'warnings', 'clusters',
-                           'installed_revisions', 'other_revisions', 'successor_revision'}
+                           'installed_revisions', 'other_revisions', 'successor_revision', 'samples'}
     # Filled in by check_live from the clusters; empty in the plan of the inventory alone.
     assert (result['installed_revisions'], result['other_revisions'], result['successor_revision']) == ({}, [], None)
     assert (result['gateway_api'] is None) == (result['model'] != 'ambient')
@@ -772,3 +773,29 @@ def test_decommission_the_primary_of_remotes_is_refused():
 def test_the_only_cluster_cannot_be_added_or_decommissioned():
     problems = change_problems('c1', 'decommission', primaries=('c1',))
     assert 'is the only cluster of the mesh' in problems[0].message
+
+
+# --- verification samples -----------------------------------------------------------------------
+
+def test_samples_spread_versions_over_clusters():
+    result = plan('primary_remote', primaries=('c1', 'c2'), remotes=('c3',), hostvars={'c3': {'istio_primary_cluster': 'c1'}},
+                  common={'istio_version': '1.30.3'})
+    assert result['samples']['helloworld'] == {'c1': ['v1'], 'c2': ['v2'], 'c3': ['v1']}
+    assert result['samples']['images'] == {'helloworld-v1': 'registry.istio.io/release/examples-helloworld-v1:1.0',
+                                           'helloworld-v2': 'registry.istio.io/release/examples-helloworld-v2:1.0',
+                                           'curl': 'docker.io/curlimages/curl:8.16.0'}
+
+
+def test_samples_of_one_cluster_and_of_older_releases():
+    result = plan(primaries=('c1',), common={'istio_version': '1.29.6'})
+    assert result['samples']['helloworld'] == {'c1': ['v1', 'v2']}
+    assert result['samples']['images']['helloworld-v2'] == 'docker.io/istio/examples-helloworld-v2:1.0'
+    # Unpinned: the chart's version, unknown here; the newest layout.
+    assert plan()['samples']['images']['helloworld-v1'].startswith('registry.istio.io/')
+
+
+def test_untested_version_warns():
+    assert plan(common={'istio_version': '1.30.3'})['warnings'] == []
+    assert plan(common={'istio_version': '1.31.0-alpha.b01690e6'})['warnings'] == []
+    warnings = plan(common={'istio_version': '1.26.2'})['warnings']
+    assert len(warnings) == 1 and warnings[0].startswith('istio_version 1.26.2: this collection is tested with Istio 1.29, 1.30, 1.31')
