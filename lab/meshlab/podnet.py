@@ -160,16 +160,26 @@ def add_pod(slot, ns, ip, net_index):
         for cidr in ("127.0.0.0/8", LB_RANGE):
             _run("ip", "-n", ns, "route", "add", cidr, "via", leg_address(slot, net_index), "dev", "eth0",
                  "onlink", "src", ip)
+        _forget_neighbour(router(slot), ip)
     except NetError:
         delete(ns)
         raise
     return ns
 
 
+def _forget_neighbour(router_ns, address):
+    """kwok hands a deleted pod's IP to the next pod at once, and a LoadBalancer address moves with its gateway pod:
+    the router's ARP entry for it would still name the old pod's MAC, and for up to a minute its packets would go
+    nowhere (connections time out, xDS streams stall). A kubelet's new veth has a new IP-to-MAC binding announced;
+    here the router forgets the old one and asks again."""
+    _run("ip", "-n", router_ns, "neigh", "flush", "to", address, check=False)
+
+
 def set_extra_addresses(ns, addresses, current):
     """Make the pod own exactly `addresses` besides its IP (LoadBalancer addresses of its Services)."""
     for a in sorted(set(addresses) - set(current)):
         _run("ip", "-n", ns, "addr", "add", f"{a}/32", "dev", "eth0")
+        _forget_neighbour(ns.split("-p", 1)[0] + "-net", a)
     for a in sorted(set(current) - set(addresses)):
         _run("ip", "-n", ns, "addr", "del", f"{a}/32", "dev", "eth0", check=False)
 
