@@ -54,9 +54,18 @@ def http_get(core, pod, path, timeout=10):
     return json.loads(body.decode("utf-8") or "null")
 
 
-def read_response(sock):
+def _complete_json(body):
+    try:
+        json.loads(body.decode("utf-8"))
+        return True
+    except ValueError:
+        return False
+
+
+def read_response(sock, complete=_complete_json):
     """(status, body) of an HTTP/1.0 response. The body is read up to its Content-Length: a port-forward stream
-    does not always report the end of the connection."""
+    does not always report the end of the connection. A body too large for Go's server to give its length
+    (/debug/syncz of a busy istiod) is read until complete(body) says it is whole."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -74,7 +83,7 @@ def read_response(sock):
         name, dummy, value = line.partition(":")
         if name.strip().lower() == "content-length":
             length = int(value.strip())
-    while length is None or len(body) < length:
+    while (len(body) < length) if length is not None else not (body and complete(body)):
         chunk = sock.recv(65536)
         if not chunk:
             break
@@ -107,3 +116,22 @@ def evaluate(clusterz, networkz, expect_synced, expect_gateways, expect_absent=(
         elif gw.get("port") and (gw["network"], gw["address"], gw["port"]) not in ports:
             problems.append("gateway %s for network %s is not listed with port %s in /debug/networkz" % (gw["address"], gw["network"], gw["port"]))
     return problems
+
+
+# The xDS types istioctl proxy-status shows, as /debug/syncz names their nonces.
+SYNC_TYPES = (("CDS", "cluster"), ("LDS", "listener"), ("EDS", "endpoint"), ("RDS", "route"))
+
+
+def proxies(syncz):
+    """The proxies an istiod serves, from /debug/syncz, sorted: proxy (name.namespace), cluster_id, type, version and
+    a status per xDS type as istioctl proxy-status gives it (SYNCED: the last config sent was acknowledged; STALE: not
+    yet; NOT SENT: nothing of that type sent)."""
+    out = []
+    for row in syncz or []:
+        status = {}
+        for name, key in SYNC_TYPES:
+            sent, acked = row.get(key + "_sent"), row.get(key + "_acked")
+            status[name] = "NOT SENT" if not sent else "SYNCED" if sent == acked else "STALE"
+        out.append(dict(proxy=row.get("proxy", ""), cluster_id=row.get("cluster_id", ""), type=row.get("proxy_type", ""),
+                        version=row.get("istio_version", ""), status=status))
+    return sorted(out, key=lambda p: (p["cluster_id"], p["proxy"]))

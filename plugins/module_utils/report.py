@@ -76,7 +76,8 @@ def build_report(plan, gathered, now):
         entry = dict(host=host, cluster_id=cid, network=c["network"], role=c["role"],
                      primary=plan["clusters"][c["primary"]]["cluster_id"] if c.get("primary") in plan["clusters"] else None,
                      api_server=info.get("server", ""), reachable=bool(info.get("reachable")),
-                     kubernetes_version=info.get("version", ""), eastwest_gateway=None, istiods=[], secrets_held=[])
+                     kubernetes_version=info.get("version", ""), eastwest_gateway=None, istiods=[], secrets_held=[],
+                     proxies=[])
         if not entry["reachable"]:
             problems.append("%s: cluster unreachable: %s" % (cid, info.get("error") or "no answer"))
         if gw.get("address"):
@@ -120,6 +121,16 @@ def build_report(plan, gathered, now):
             if entry["reachable"]:
                 problems.append("%s: holds no remote secret for %s, which the plan requires" % (cid, missing))
         clusters.append(entry)
+    # Each proxy under the cluster it runs in (a remote's proxies are served by its primary's istiod), with that istiod.
+    by_cluster = dict((e["cluster_id"], e) for e in clusters)
+    for e in list(clusters):
+        for view in (_result(gathered.get(e["host"]) or {}, "istiod").get("istiods") or []):
+            for proxy in view.get("proxies") or []:
+                target = by_cluster.get(proxy.get("cluster_id"))
+                if target is not None:
+                    target["proxies"].append(dict(proxy, istiod="%s/%s" % (e["cluster_id"], view.get("pod", ""))))
+    for e in clusters:
+        e["proxies"].sort(key=lambda x: x["proxy"])
     return dict(mesh_id=plan.get("mesh_id"), model=plan.get("model"), generated=_iso(now),
                 networks=dict((n, [plan["clusters"][h]["cluster_id"] for h in hosts]) for n, hosts in sorted(plan["networks"].items())),
                 clusters=clusters, secrets=edges, problems=problems)
@@ -251,6 +262,12 @@ def render_svg(report):
     return d.as_svg()
 
 
+def _sync_word(status):
+    """SYNCED when every xDS type is, else the types that are not, as istioctl proxy-status would show them."""
+    off = ["%s %s" % (t, v) for t, v in sorted((status or {}).items()) if v != "SYNCED"]
+    return ", ".join(off) if off else "SYNCED"
+
+
 def render_html(report, svg):
     """A self-contained page: the picture, a table per cluster, the problems."""
     e = html.escape
@@ -260,9 +277,11 @@ def render_html(report, svg):
         sync = "<br>".join("%s: %s" % (e(v["pod"]), ", ".join("%s=%s" % (e(r["id"]), e(r["status"])) for r in v["clusters"]))
                            for v in c["istiods"]) or "—"
         held = "<br>".join("%s (%s; %s)" % (e(s["cluster_id"]), e(s["sync"]), e(s["token"])) for s in c["secrets_held"]) or "—"
-        rows.append("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>" % (
+        proxies = "<br>".join("%s %s (%s; %s)" % (e(p["proxy"]), e(p["version"]), e(p["istiod"]), e(_sync_word(p["status"])))
+                              for p in c.get("proxies") or []) or "—"
+        rows.append("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>" % (
             e(c["cluster_id"]), e(c["network"]), e(c["role"] + (" of %s" % c["primary"] if c["primary"] else "")),
-            e(c["api_server"]) if c["reachable"] else "<b>unreachable</b>", e(gw), sync, held))
+            e(c["api_server"]) if c["reachable"] else "<b>unreachable</b>", e(gw), sync, held, proxies))
     problems = "".join("<li>%s</li>" % e(p) for p in report["problems"]) or '<li class="ok">none</li>'
     svg_body = svg[svg.index("<svg"):] if "<svg" in svg else svg
     return """<!DOCTYPE html>
@@ -277,7 +296,7 @@ The same data: <a href="mesh-report.json">mesh-report.json</a>.</p>
 <h2>Problems</h2><ul class="problems">%(problems)s</ul>
 <h2>Clusters</h2>
 <table><tr><th>cluster</th><th>network</th><th>role</th><th>API server</th><th>east-west gateway</th><th>istiod sync</th>
-<th>remote secrets held (sync; token)</th></tr>
+<th>remote secrets held (sync; token)</th><th>proxies (version; istiod; xDS)</th></tr>
 %(rows)s</table>
 <script type="application/json" id="report-data">%(json)s</script>
 </body></html>

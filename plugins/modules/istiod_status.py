@@ -16,6 +16,7 @@ description:
     Kubernetes API port-forward to its monitoring port, as C(istioctl remote-clusters) does.
   - With O(expect_synced) and O(expect_gateways), waits up to O(timeout) seconds until every istiod reports
     those clusters C(synced) and those east-west gateways, and fails naming what is missing otherwise.
+  - Then reads C(/debug/syncz) of each istiod once, the proxies it serves (as C(istioctl proxy-status) lists them).
 author:
   - meshops.istio maintainers (@meshops)
 extends_documentation_fragment:
@@ -100,6 +101,15 @@ istiods:
       description: C(/debug/networkz) rows (network gateways istiod knows).
       type: list
       elements: dict
+    proxies:
+      description:
+        - The proxies this istiod serves, in every cluster (C(/debug/syncz)), sorted by cluster and name; C(status)
+          per xDS type (C(CDS), C(LDS), C(EDS), C(RDS)) is C(SYNCED), C(STALE) or C(NOT SENT), as in
+          C(istioctl proxy-status).
+      type: list
+      elements: dict
+      sample: [{proxy: curl-5b4c7f9d8-x2x9q.sample, cluster_id: cluster2, type: sidecar, version: 1.30.3,
+                status: {CDS: SYNCED, LDS: SYNCED, EDS: SYNCED, RDS: SYNCED}}]
     problems:
       description: What is missing compared with the expectations.
       type: list
@@ -130,6 +140,10 @@ def observe(core, p):
         view["summary"] = summary(view)
         views.append(view)
     return views
+
+
+def istiod_pod(core, p, name):
+    return next(pod for pod in istiod.istiod_pods(core, p["namespace"], p["revision"]) if pod.metadata.name == name)
 
 
 def summary(view):
@@ -165,6 +179,11 @@ def main():
         time.sleep(1)
     if not views:
         module.fail_json(msg="no Running istiod pod in namespace %s" % p["namespace"], istiods=[])
+    for view in views:
+        try:
+            view["proxies"] = istiod.proxies(istiod.http_get(core, istiod_pod(core, p, view["pod"]), "/debug/syncz"))
+        except Exception:  # reported as unknown; the checks above decide the result
+            view["proxies"] = []
     if not ok:
         lines = ["%s: %s" % (v["pod"], problem) for v in views for problem in v["problems"]]
         module.fail_json(msg="after %ss: " % p["timeout"] + "; ".join(lines), istiods=views)

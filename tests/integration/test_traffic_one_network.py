@@ -1,7 +1,8 @@
 """A mesh the collection built carries requests: Istio 1.30.3 multi-primary on one network, installed with Helm by
 multi-primary.yml from that release's charts, real Envoy sidecars (the lab's real data plane). Istio's "Verify the
 installation" by hand: curl from each cluster is answered by helloworld v1 (cluster1) and v2 (cluster2), pod to pod
-with mTLS (the server sees the client's SPIFFE identity)."""
+with mTLS (the server sees the client's SPIFFE identity). The release's istioctl (remote-clusters, proxy-status) and
+the collection's report see the same proxies."""
 import json
 
 import pytest
@@ -21,6 +22,7 @@ def mesh(real_lab, tmp_path_factory):
                      "-o", str(inv))
     proc = real_lab.playbook("multi-primary.yml", inv)
     assert proc.returncode == 0, proc.stdout[-6000:]
+    real_lab.inventory_path = inv
     traffic.deploy(real_lab, paths.samples_dir(RELEASE))
     return real_lab
 
@@ -60,3 +62,31 @@ def test_a_proxy_that_dies_is_restarted_and_serves_again(mesh):
     assert ready == "1"
     counts = traffic.answered_by_both(mesh, c1)
     assert set(counts) == {"v1", "v2"}, counts
+
+
+def test_istioctl_of_the_release_sees_the_mesh(mesh):
+    """What a user runs against a real cluster: istioctl remote-clusters and proxy-status, of the matching version."""
+    istioctl = str(paths.istio_binary("istioctl", RELEASE))
+    c1, c2 = mesh.contexts()
+    clusters = traffic.run_ok(mesh, [istioctl, "--context", c1, "remote-clusters"])
+    assert [line.split()[0] for line in clusters.splitlines()[1:]] == ["cluster1", "cluster2"], clusters
+    assert all(" synced " in line for line in clusters.splitlines()[1:]), clusters
+    status = traffic.run_ok(mesh, [istioctl, "--context", c1, "proxy-status"])
+    rows = [line.split() for line in status.splitlines()[1:]]
+    # The docs' samples in both clusters (served by each cluster's own istiod: multi-primary), of this release.
+    assert {r[1] for r in rows if r[0].startswith(("curl-", "helloworld-"))} == {"cluster1"}, status
+    assert all(RELEASE in r for r in rows), status
+
+
+def test_the_report_lists_each_clusters_proxies_and_their_istiod(mesh, tmp_path):
+    proc = mesh.playbook("report.yml", mesh.inventory_path, "-e", f"istio_report_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    report = json.loads((tmp_path / "mesh-report.json").read_text())
+    for cluster in report["clusters"]:
+        names = [p["proxy"] for p in cluster["proxies"]]
+        assert any(n.startswith("curl-") and n.endswith(".sample") for n in names), (cluster["cluster_id"], names)
+        assert any(n.startswith("helloworld-") for n in names), (cluster["cluster_id"], names)
+        assert {p["istiod"].split("/")[0] for p in cluster["proxies"]} == {cluster["cluster_id"]}, cluster["proxies"]
+        assert {p["version"] for p in cluster["proxies"]} == {RELEASE}
+    page = (tmp_path / "index.html").read_text()
+    assert "proxies (version; istiod; xDS)" in page

@@ -20,6 +20,12 @@ def kubectl(lab, ctx, *args, check=True):
     return proc
 
 
+def run_ok(lab, argv):
+    proc = subprocess.run(argv, env=lab.env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, f"{' '.join(argv)}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
 def deploy(lab, samples):
     """As the docs: the sample namespace with injection, the helloworld Service everywhere, vN in cluster N, curl."""
     contexts = lab.contexts()

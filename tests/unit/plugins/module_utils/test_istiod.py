@@ -31,3 +31,36 @@ def test_expect_absent():
     assert istiod.evaluate(CLUSTERZ, NETWORKZ, [], [], ["c3"]) == []
     assert istiod.evaluate(CLUSTERZ, NETWORKZ, [], [], ["c2"]) == [
         "cluster c2 is still listed (synced, secret istio-remote-secret-c2): its remote secret is still in the system namespace"]
+
+
+def test_proxies_from_syncz_as_proxy_status_shows_them():
+    syncz = [{"cluster_id": "c2", "proxy": "b.sample", "proxy_type": "sidecar", "istio_version": "1.30.3",
+              "cluster_sent": "n1", "cluster_acked": "n1", "listener_sent": "n2", "listener_acked": "n1",
+              "endpoint_sent": "n3", "endpoint_acked": "n3"},
+             {"cluster_id": "c1", "proxy": "a.sample", "proxy_type": "router", "istio_version": "1.29.6"}]
+    assert istiod.proxies(syncz) == [
+        {"proxy": "a.sample", "cluster_id": "c1", "type": "router", "version": "1.29.6",
+         "status": {"CDS": "NOT SENT", "LDS": "NOT SENT", "EDS": "NOT SENT", "RDS": "NOT SENT"}},
+        {"proxy": "b.sample", "cluster_id": "c2", "type": "sidecar", "version": "1.30.3",
+         "status": {"CDS": "SYNCED", "LDS": "STALE", "EDS": "SYNCED", "RDS": "NOT SENT"}}]
+    assert istiod.proxies(None) == []
+
+
+class _Stream(object):
+    """A port-forward socket: gives its chunks, then blocks (here: fails) instead of reporting the end."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+
+    def recv(self, size):
+        if not self.chunks:
+            raise AssertionError("read past the end of the response")
+        return self.chunks.pop(0)
+
+
+def test_read_response_without_content_length_stops_at_a_whole_json_body():
+    body = b'[{"proxy": "a.sample", "cluster_id": "c1"}, {"proxy": "b.sample"}]'
+    stream = _Stream([b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body[:20], body[20:50], body[50:]])
+    assert istiod.read_response(stream) == (200, body)
+    with_length = _Stream([b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n[]"])
+    assert istiod.read_response(with_length) == (200, b"[]")

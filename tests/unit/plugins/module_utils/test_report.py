@@ -138,3 +138,18 @@ def test_html_escapes_and_embeds_the_json():
     assert page.count("<svg") == 1 and "<?xml" not in page
     data = page.split('<script type="application/json" id="report-data">')[1].split("</script>")[0]
     assert json.loads(data.replace("<\\/", "</"))["secrets"] == r["secrets"]
+
+
+def test_each_cluster_lists_its_proxies_and_their_istiod():
+    g = gathered()
+    synced = {"CDS": "SYNCED", "LDS": "SYNCED", "EDS": "SYNCED", "RDS": "SYNCED"}
+    g["c1"]["istiod"]["istiods"][0]["proxies"] = [
+        {"proxy": "curl-1.sample", "cluster_id": "r1", "type": "sidecar", "version": "1.30.3", "status": synced},
+        {"proxy": "hello-1.sample", "cluster_id": "c1", "type": "sidecar", "version": "1.30.3", "status": dict(synced, EDS="STALE")}]
+    r = report.build_report(plan(), g, NOW)
+    by = dict((c["cluster_id"], c) for c in r["clusters"])
+    # A remote's proxy is listed under the remote, served by its primary's istiod.
+    assert [(p["proxy"], p["istiod"]) for p in by["r1"]["proxies"]] == [("curl-1.sample", "c1/istiod-a")]
+    assert [p["proxy"] for p in by["c1"]["proxies"]] == ["hello-1.sample"] and by["c2"]["proxies"] == []
+    page = report.render_html(r, "<svg></svg>")
+    assert "curl-1.sample 1.30.3 (c1/istiod-a; SYNCED)" in page and "hello-1.sample 1.30.3 (c1/istiod-a; EDS STALE)" in page
