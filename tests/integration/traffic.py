@@ -112,13 +112,19 @@ def verify_seconds(stdout):
     return dict((m.group(1), float(m.group(5))) for m in ANSWERED.finditer(stdout))
 
 
-def flow(lab, model, release, tmp, playbook):
+def flow(lab, model, release, tmp, playbook, mesh_vars=None):
     """Converge from an empty lab (verify with traffic), re-run, verify.yml alone, uninstall with the CRDs purged:
-    each step's figures, and the object sets before the install and after the uninstall."""
+    each step's figures, and the object sets before the install and after the uninstall. mesh_vars: inventory
+    variables set for the whole mesh (istio_install_method, say)."""
     import cluster_snapshot
+    import yaml
     from conftest import flow_steps
     inv = tmp / "inventory.yml"
     lab.meshlab("inventory", "--model", model, "--istio", release, "--ca-dir", str(tmp / "ca"), "-o", str(inv))
+    if mesh_vars:
+        doc = yaml.safe_load(inv.read_text())
+        doc["all"]["vars"].update(mesh_vars)
+        inv.write_text(yaml.safe_dump(doc))
     out = {"before": cluster_snapshot.take(lab.contexts(), env=lab.env)}
     step = flow_steps(lab, inv, out)
     step("converge", playbook)

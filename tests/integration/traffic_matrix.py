@@ -14,12 +14,12 @@ PLAYBOOKS = {"multi-primary": "multi-primary.yml", "multi-primary-multi-network"
              "mixed": "primary-remote.yml"}
 
 
-def run_flow(tmp_path_factory, model, release):
+def run_flow(tmp_path_factory, model, release, mesh_vars=None):
     clusters = 3 if model == "mixed" else 2
     with contextlib.contextmanager(_lab)(tmp_path_factory, clusters, "real") as lab:
-        out = traffic.flow(lab, model, release, tmp_path_factory.mktemp("flow"), PLAYBOOKS[model])
+        out = traffic.flow(lab, model, release, tmp_path_factory.mktemp("flow"), PLAYBOOKS[model], mesh_vars)
         out["contexts"] = lab.contexts()
-    print("\n" + traffic.figures(model, release, out))
+    print("\n" + traffic.figures(model + "".join(" %s=%s" % kv for kv in sorted((mesh_vars or {}).items())), release, out))
     return out
 
 
