@@ -5,13 +5,15 @@ other network pass its gateway's 15443 listener; a pod IP of the other network i
 The collection's own traffic check (the verify role) passes in the converge, and fails, naming the likely cause, on
 faults only traffic shows: a cacerts of another root made by hand, a removed cross-network-gateway, a remote secret
 deleted by hand; the next converge repairs each (the root with istio_ca_replace_root, as the refusal says) and
-traffic passes again."""
+traffic passes again. Last, the version matrix's flow for 1.30.3 on this mesh: a re-run writes nothing, and the
+uninstall returns every cluster to the object set it held before the install."""
 import json
 import subprocess
 
 import pytest
 from meshlab import paths
 
+import cluster_snapshot
 import traffic
 
 RELEASE = "1.30.3"
@@ -23,6 +25,7 @@ def mesh(real_lab, tmp_path_factory):
     inv = d / "inventory.yml"
     real_lab.meshlab("inventory", "--model", "multi-primary-multi-network", "--istio", RELEASE, "--ca-dir",
                      str(d / "ca"), "-o", str(inv))
+    real_lab.before = cluster_snapshot.take(real_lab.contexts(), env=real_lab.env)
     proc = real_lab.playbook("multi-primary.yml", inv)
     assert proc.returncode == 0, proc.stdout[-6000:]
     real_lab.converge_stdout = proc.stdout
@@ -116,3 +119,17 @@ def test_verify_names_the_fault_and_the_converge_repairs_it(mesh, fault, tmp_pat
     assert fixed.returncode == 0, fixed.stdout[-6000:]
     answers = traffic.verify_answers(fixed.stdout)
     assert sorted(answers) == ["cluster1", "cluster2"] and all(set(v) == {"v1", "v2"} for v in answers.values()), answers
+
+
+def test_a_rerun_writes_nothing_and_the_uninstall_leaves_the_clusters_as_they_were(mesh):
+    mark = mesh.mark()
+    rerun = mesh.playbook("multi-primary.yml", mesh.inventory_path)
+    assert rerun.returncode == 0, rerun.stdout[-4000:]
+    assert set(mesh.writes(mark).values()) == {0}, mesh.writes(mark)
+    assert "Traffic check SKIPPED: this run changed nothing in the mesh" in " ".join(rerun.stdout.split())
+    # The docs-style samples are the user's, not the collection's: removed by hand first, as a user would.
+    for ctx in mesh.contexts():
+        traffic.kubectl(mesh, ctx, "delete", "namespace", traffic.SAMPLE_NS, "--wait=true", "--timeout=120s")
+    gone = mesh.playbook("uninstall.yml", mesh.inventory_path, "-e", "istio_purge_crds=true")
+    assert gone.returncode == 0, gone.stdout[-4000:]
+    assert cluster_snapshot.compare(mesh.before, cluster_snapshot.take(mesh.contexts(), env=mesh.env)) == {}
