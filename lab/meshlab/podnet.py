@@ -175,11 +175,11 @@ def _forget_neighbour(router_ns, address):
     _run("ip", "-n", router_ns, "neigh", "flush", "to", address, check=False)
 
 
-def set_extra_addresses(ns, addresses, current):
+def set_extra_addresses(slot, ns, addresses, current):
     """Make the pod own exactly `addresses` besides its IP (LoadBalancer addresses of its Services)."""
     for a in sorted(set(addresses) - set(current)):
         _run("ip", "-n", ns, "addr", "add", f"{a}/32", "dev", "eth0")
-        _forget_neighbour(ns.split("-p", 1)[0] + "-net", a)
+        _forget_neighbour(router(slot), a)
     for a in sorted(set(current) - set(addresses)):
         _run("ip", "-n", ns, "addr", "del", f"{a}/32", "dev", "eth0", check=False)
 

@@ -645,7 +645,7 @@ class PodRunner:
     def _addresses(self, pod, rec, services):
         want = sorted(self.w.lb_addresses_for(pod, services))
         if want != rec["extra_ips"]:
-            podnet.set_extra_addresses(rec["netns"], want, rec["extra_ips"])
+            podnet.set_extra_addresses(self.slot, rec["netns"], want, rec["extra_ips"])
             log(f"{self.w.layout.context}: pod {rec['namespace']}/{rec['name']} owns {', '.join(want) or 'no'} "
                 "LoadBalancer address(es)")
             rec["extra_ips"] = want

@@ -68,6 +68,7 @@ def build_report(plan, gathered, now):
     eastwest_gateway ('gateway'), istiod_status ('istiod') and remote_secrets_info ('secrets')."""
     by_id = dict((c["cluster_id"], host) for host, c in plan["clusters"].items())
     clusters, edges, problems = [], [], []
+    served = []   # every istiod's proxies, each named with its istiod; listed under the cluster it runs in
     for host in sorted(plan["clusters"], key=lambda h: (plan["clusters"][h]["network"], plan["clusters"][h]["role"] != "primary", h)):
         c = plan["clusters"][host]
         data = gathered.get(host) or {}
@@ -92,6 +93,7 @@ def build_report(plan, gathered, now):
             gws = [dict(network=g.get("Network"), address=g.get("Addr"), port=g.get("Port") or g.get("HBONEPort"))
                    for g in view.get("gateways") or []]
             entry["istiods"].append(dict(pod=view.get("pod", ""), clusters=rows, gateways=gws))
+            served += [dict(proxy, istiod="%s/%s" % (cid, view.get("pod", ""))) for proxy in view.get("proxies") or []]
             for r in rows:
                 status_of.setdefault(r["id"], []).append(r["status"])
                 if r["status"] != "synced":
@@ -121,16 +123,11 @@ def build_report(plan, gathered, now):
             if entry["reachable"]:
                 problems.append("%s: holds no remote secret for %s, which the plan requires" % (cid, missing))
         clusters.append(entry)
-    # Each proxy under the cluster it runs in (a remote's proxies are served by its primary's istiod), with that istiod.
+    # A remote's proxies are served by its primary's istiod.
     by_cluster = dict((e["cluster_id"], e) for e in clusters)
-    for e in list(clusters):
-        for view in (_result(gathered.get(e["host"]) or {}, "istiod").get("istiods") or []):
-            for proxy in view.get("proxies") or []:
-                target = by_cluster.get(proxy.get("cluster_id"))
-                if target is not None:
-                    target["proxies"].append(dict(proxy, istiod="%s/%s" % (e["cluster_id"], view.get("pod", ""))))
-    for e in clusters:
-        e["proxies"].sort(key=lambda x: x["proxy"])
+    for proxy in sorted(served, key=lambda x: x["proxy"]):
+        if proxy.get("cluster_id") in by_cluster:
+            by_cluster[proxy["cluster_id"]]["proxies"].append(proxy)
     return dict(mesh_id=plan.get("mesh_id"), model=plan.get("model"), generated=_iso(now),
                 networks=dict((n, [plan["clusters"][h]["cluster_id"] for h in hosts]) for n, hosts in sorted(plan["networks"].items())),
                 clusters=clusters, secrets=edges, problems=problems)

@@ -89,15 +89,17 @@ def diagnose(cluster, missing, output, eps, local_ips, gateways, reachable=None)
     reachable: {endpoint: whether a TCP connection to it opens (None: unknown)} for the failing remote endpoints."""
     causes = []
     reachable = reachable or {}
-    tls = [e for e in errors(output) if TLS_FAILURE.search(e)]
+    seen_errors = errors(output)
+    tls = [e for e in seen_errors if TLS_FAILURE.search(e)]
+    connect = [e for e in seen_errors if CONNECT_FAILURE.search(e)]
     trust = ("a trust problem - the clusters' workload certificates do not chain to one root; compare the cacerts Secret "
              "(root-cert.pem) of every cluster")
     if tls:
         causes.append("TLS handshake failures (%s): %s" % (tls[0][:200], trust))
     by_address = dict((g["address"], g) for g in gateways or [])
     if eps:
-        remote = [e for e in eps if _host(e) not in set(local_ips)]
-        if not remote:
+        local = set(local_ips)
+        if all(_host(e) in local for e in eps):
             causes.append("the proxies of %s know no helloworld endpoint outside %s (%d local): the istiod serving %s sees no "
                           "other cluster's helloworld - a remote secret missing or not synced, or the pods of %s not Ready "
                           "elsewhere" % (cluster, cluster, len(eps), cluster, ", ".join(missing)))
@@ -112,14 +114,14 @@ def diagnose(cluster, missing, output, eps, local_ips, gateways, reachable=None)
                               "the workloads behind it fail, %s" % (what, cluster, failures, trust))
             elif not tls:
                 causes.append("%d connections from %s to %s failed" % (failures, cluster, what))
-    elif gateways and not tls and any(CONNECT_FAILURE.search(e) for e in errors(output)):
+    elif gateways and not tls and connect:
         causes.append("connections fail (%s); the other networks' east-west gateways are %s"
-                      % ([e for e in errors(output) if CONNECT_FAILURE.search(e)][0][:200],
-                         ", ".join("%s %s:%s" % (g["network"], g["address"], g.get("port") or SIDECAR_PORT) for g in gateways)))
+                      % (connect[0][:200], ", ".join("%s %s:%s" % (g["network"], g["address"], g.get("port") or SIDECAR_PORT)
+                                                     for g in gateways)))
     if not causes:
-        tail = errors(output)
-        seen = ("; last errors: " + " | ".join(tail[-3:])[:400]) if tail else "; every request was answered, by the versions listed"
-        causes.append("no cause visible from %s%s" % (cluster, seen))
+        last = ("; last errors: " + " | ".join(seen_errors[-3:])[:400]) if seen_errors else \
+            "; every request was answered, by the versions listed"
+        causes.append("no cause visible from %s%s" % (cluster, last))
     return causes
 
 

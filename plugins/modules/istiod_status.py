@@ -127,6 +127,7 @@ from ansible_collections.meshops.istio.plugins.module_utils import istiod, kube
 
 
 def observe(core, p):
+    """[(pod, view)] of every Running istiod."""
     views = []
     for pod in istiod.istiod_pods(core, p["namespace"], p["revision"]):
         view = dict(pod=pod.metadata.name, revision=(pod.metadata.labels or {}).get("istio.io/rev", ""))
@@ -138,12 +139,8 @@ def observe(core, p):
         except Exception as e:  # a pod just starting: not ready yet, try again
             view.update(clusters=[], gateways=[], problems=["debug endpoints unreachable: %s" % e])
         view["summary"] = summary(view)
-        views.append(view)
+        views.append((pod, view))
     return views
-
-
-def istiod_pod(core, p, name):
-    return next(pod for pod in istiod.istiod_pods(core, p["namespace"], p["revision"]) if pod.metadata.name == name)
 
 
 def summary(view):
@@ -172,16 +169,17 @@ def main():
     core = kube.Kube(**kube.auth_from_params(p)).core()
     deadline = time.time() + p["timeout"]
     while True:
-        views = observe(core, p)
+        observed = observe(core, p)
+        views = [view for dummy, view in observed]
         ok = bool(views) and not any(v["problems"] for v in views)
         if ok or time.time() >= deadline:
             break
         time.sleep(1)
     if not views:
         module.fail_json(msg="no Running istiod pod in namespace %s" % p["namespace"], istiods=[])
-    for view in views:
+    for pod, view in observed:
         try:
-            view["proxies"] = istiod.proxies(istiod.http_get(core, istiod_pod(core, p, view["pod"]), "/debug/syncz"))
+            view["proxies"] = istiod.proxies(istiod.http_get(core, pod, "/debug/syncz"))
         except Exception:  # reported as unknown; the checks above decide the result
             view["proxies"] = []
     if not ok:

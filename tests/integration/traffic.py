@@ -6,7 +6,10 @@ import json
 import re
 import subprocess
 
-from conftest import wait_until
+import yaml
+
+import cluster_snapshot
+from conftest import flow_steps, wait_until
 
 SAMPLE_NS = "sample"
 HELLO = re.compile(r"Hello version: (v\d), instance: (\S+)")
@@ -116,9 +119,6 @@ def flow(lab, model, release, tmp, playbook, mesh_vars=None):
     """Converge from an empty lab (verify with traffic), re-run, verify.yml alone, uninstall with the CRDs purged:
     each step's figures, and the object sets before the install and after the uninstall. mesh_vars: inventory
     variables set for the whole mesh (istio_install_method, say)."""
-    import cluster_snapshot
-    import yaml
-    from conftest import flow_steps
     inv = tmp / "inventory.yml"
     lab.meshlab("inventory", "--model", model, "--istio", release, "--ca-dir", str(tmp / "ca"), "-o", str(inv))
     if mesh_vars:
