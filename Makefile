@@ -7,12 +7,14 @@ export PATH := $(VENV)/bin:$(PATH)
 # Tests run their own lab in slot 1, so a demo lab (slot 0) can keep running beside them.
 TEST_SLOT ?= 1
 
-.PHONY: help venv binaries demo test test-lab test-collection sanity units lint build-collection bench lab-up lab-down clean
+.PHONY: help venv binaries demo test test-lab test-collection sanity units lint build-collection bench bench-ee ee lab-up lab-down clean
 
 help:
 	@echo "make demo   - set everything up, start the lab, build a mesh on it and show it verified"
 	@echo "make test   - set everything up and run every test"
 	@echo "make bench  - lab benchmark (prints figures)"
+	@echo "make ee     - build the execution environment image here (podman; cached by content)"
+	@echo "make bench-ee - EE image build times, cold and cached, and sizes (prints figures)"
 	@echo "make lab-down - stop the demo lab"
 
 # The virtualenv is rebuilt only when the requirements change.
@@ -60,6 +62,12 @@ build-collection: venv
 
 bench: binaries
 	python lab/benchmarks/bench_lab.py
+
+ee: binaries
+	python hack/ee.py image
+
+bench-ee: binaries
+	python benchmarks/ee_build.py
 
 clean:
 	rm -rf .cache build

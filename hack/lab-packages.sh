@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install the Debian packages of lab/debian-packages.txt that are missing (real pods need them); a no-op when all are
-# there. Without root and apt-get it says what is missing: `meshlab up --dataplane simulated` still works then.
+# Install the Debian packages of lab/debian-packages.txt (real pods need them) and hack/ee-debian-packages.txt (the
+# execution-environment image) that are missing; a no-op when all are there. Without root and apt-get it says what
+# is missing: `meshlab up --dataplane simulated` still works then.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t wanted < <(grep -v '^#' lab/debian-packages.txt | grep .)
+mapfile -t wanted < <(grep -hv '^#' lab/debian-packages.txt hack/ee-debian-packages.txt | grep .)
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
