@@ -228,3 +228,12 @@ def test_report_from_the_ee(job, converged):
     report = json.loads((job.project / "mesh-report" / "mesh-report.json").read_text())
     assert sorted(c["cluster_id"] for c in report["clusters"]) == ["cluster1", "cluster2"]
     assert report["problems"] == [], report["problems"]
+
+
+def test_uninstall_template_starts_as_a_plan(job, converged):
+    """AWX's uninstall template starts as Check with Show changes: from the image it writes nothing and shows what
+    a Run would remove from every cluster."""
+    proc, writes = job.launch("uninstall")
+    assert proc.returncode == 0, proc.stdout[-8000:]
+    assert sum(writes.values()) == 0, writes
+    assert all(recap(proc.stdout)[c]["changed"] > 0 for c in ("cluster1", "cluster2")), recap(proc.stdout)
