@@ -5,7 +5,7 @@ podman), for the tests and benchmark that run the playbooks inside it.
     python hack/ee.py definition     # print the lab variant of execution-environment.yml
 
 No image registry is reachable from these machines, so the lab variant differs from the production definition in
-exactly what needs a registry or a download, and nothing else (LAB_CHANGES below):
+exactly what needs a registry or a download, and nothing else (lab_variant below):
 - the base image: Debian bookworm made locally with mmdebstrap from Debian's packages and imported into podman,
   instead of UBI 9 from registry.access.redhat.com (so Debian's python3 and apt-get instead of python3.11 and dnf);
 - the collections: this checkout's built tarball and kubernetes.core from the installed `ansible` package, instead
@@ -138,7 +138,7 @@ def production():
 
 
 def lab_variant(base, files):
-    """execution-environment.yml with LAB_CHANGES applied: base image, collections and binaries from this machine."""
+    """execution-environment.yml with base image, collections and binaries from this machine."""
     d = production()
     d["images"]["base_image"]["name"] = base
     # Debian's python3 (3.11) is in the base image; apt-get is the package manager ansible-builder's scripts call.
