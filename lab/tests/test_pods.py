@@ -145,7 +145,9 @@ def test_deleted_pod_leaves_nothing(lab, apps):
     wait_for("curl's processes gone", lambda: not any(procs.group_members(p["pid"]) for p in before["procs"].values()),
              timeout=20)
     wait_for("curl's namespace gone", lambda: before["netns"] not in podnet.lab_namespaces(lab.lab.state()["slot"]))
-    assert not [p for p in lab.lab.real_pods() if p["name"] == "curl" and p["cluster"] == "c1"]
+    # The record goes last, after the namespace and an API call for the pod's endpoint.
+    wait_for("curl's record gone", lambda: not [p for p in lab.lab.real_pods()
+                                                if p["name"] == "curl" and p["cluster"] == "c1"], timeout=20)
 
 
 def test_down_leaves_no_process_namespace_mount_or_port(lab, apps):
