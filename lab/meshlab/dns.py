@@ -3,10 +3,17 @@
 One UDP responder per cluster, on the cluster's DNS address (`<service range>.0.10`, the nameserver in every real
 pod's resolv.conf), inside the lab's router namespace: pods reach it as they reach anything, and nothing listens in
 the root namespace. Names it does not know get NXDOMAIN, as from kube-dns for a missing Service; other types than A
-get an empty answer."""
+get an empty answer.
+
+The responder is a process of its own, as kube-dns is: answered from a thread of the busy supervisor, a query could
+wait seconds for the interpreter lock under load, longer than a client's resolver waits (a lost request). The
+supervisor binds the socket in the router namespace, hands it to the process and sends it the records on its stdin."""
+import json
+import selectors
 import socket
 import struct
-import threading
+import subprocess
+import sys
 
 from . import podnet
 
@@ -22,18 +29,23 @@ class ClusterDNS:
     def __init__(self, slot, layout, log):
         self.slot = slot
         self.address = dns_address(layout)
-        self.records = {}
         self.log = log
-        self.sock = None
+        self.proc = None
+        self.sent = None
 
     def start(self):
-        if self.sock is not None:
+        if self.proc is not None:
             return
         podnet.add_router_address(self.slot, self.address)
-        # A socket stays in the namespace it was made in; serve it from a thread of the root namespace.
-        self.sock = podnet.call_in(podnet.router(self.slot), self._bind)
-        threading.Thread(target=self._serve, daemon=True, name=f"dns {self.address}").start()
-        self.log(f"cluster DNS on {self.address}:53 (in {podnet.router(self.slot)})")
+        # A socket stays in the namespace it was made in; the responder gets it already bound.
+        sock = podnet.call_in(podnet.router(self.slot), self._bind)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "meshlab.dns", str(sock.fileno())], pass_fds=(sock.fileno(),),
+                                         stdin=subprocess.PIPE, text=True)
+        finally:
+            sock.close()
+        self.sent = None
+        self.log(f"cluster DNS on {self.address}:53 (in {podnet.router(self.slot)}, pid {self.proc.pid})")
 
     def _bind(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -47,24 +59,47 @@ class ClusterDNS:
             ip = s.spec.cluster_ip
             if ip and ip != "None":
                 records[f"{s.metadata.name}.{s.metadata.namespace}.svc.{DOMAIN}"] = ip
-        self.records = records
+        if records != self.sent and self.proc is not None:
+            self.proc.stdin.write(json.dumps(records) + "\n")
+            self.proc.stdin.flush()
+            self.sent = records
 
     def stop(self):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        if self.proc is not None:
+            proc, self.proc = self.proc, None
+            try:
+                proc.stdin.close()   # the responder exits when its stdin ends
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=3)
 
-    def _serve(self):
-        sock = self.sock
-        while True:
+
+def serve(fd):
+    """The responder process: answers on the socket, takes new records from stdin (one JSON object per line)."""
+    sock = socket.socket(fileno=fd)
+    records = {}
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ)
+    sel.register(sys.stdin, selectors.EVENT_READ)
+    while True:
+        for key, dummy in sel.select():
+            if key.fileobj is sys.stdin:
+                line = sys.stdin.readline()
+                if not line:
+                    return
+                records = json.loads(line)
+                continue
             try:
                 data, peer = sock.recvfrom(1500)
-            except OSError:
-                return  # closed
-            try:
-                reply = answer(data, self.records)
+                reply = answer(data, records)
             except (ValueError, IndexError, struct.error):
                 continue  # not a DNS query we can parse: drop it, as a server would
+            except OSError:
+                return
             try:
                 sock.sendto(reply, peer)
             except OSError:
@@ -101,3 +136,7 @@ def _parents(records):
         for i in range(1, len(parts)):
             found.add(".".join(parts[i:]))
     return found
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

@@ -92,6 +92,7 @@ def ensure_router(slot):
     for rule in (["-P", "FORWARD", "DROP"],
                  ["-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]):
         _run("ip", "netns", "exec", ns, "iptables", *rule)
+    ensure_lb_flows(slot)
     return ns
 
 
@@ -182,6 +183,64 @@ def set_extra_addresses(slot, ns, addresses, current):
         _forget_neighbour(router(slot), a)
     for a in sorted(set(current) - set(addresses)):
         _run("ip", "-n", ns, "addr", "del", f"{a}/32", "dev", "eth0", check=False)
+
+
+# ---- LoadBalancer flows: a cloud load balancer sends each new connection to a ready backend and keeps every
+# established one on the backend it chose until that backend is gone (connection draining). Every gateway pod of a
+# Service holds the address on its eth0; the router marks each new connection to it with the chosen pod's mark
+# (conntrack keeps the mark for the connection's life), and each pod's mark routes via that pod's own IP. Without this,
+# two pods of one address during a rollout would share it by ARP, and a connection could land on the pod that does
+# not know it (a reset).
+LB_CHAIN = "MLLB"
+
+
+def lb_mark(pod_ip):
+    """The pod's connection mark and routing table (its IP's low 28 bits: pod IPs are unique in a slot)."""
+    a, b, c, d = (int(x) for x in pod_ip.split("."))
+    return ((a << 24) | (b << 16) | (c << 8) | d) & 0x0FFFFFFF or 1
+
+
+def _iptables(slot, *args, check=True):
+    return _run("ip", "netns", "exec", router(slot), "iptables", "-w", "-t", "mangle", *args, check=check)
+
+
+def ensure_lb_flows(slot):
+    if _iptables(slot, "-N", LB_CHAIN, check=False).returncode != 0:
+        return   # already there
+    for rule in (["-d", LB_RANGE, "-j", "CONNMARK", "--restore-mark"],
+                 ["-d", LB_RANGE, "-m", "mark", "--mark", "0", "-j", LB_CHAIN],
+                 ["-d", LB_RANGE, "-j", "CONNMARK", "--save-mark"]):
+        _iptables(slot, "-A", "PREROUTING", *rule)
+
+
+def set_lb_backend(slot, pod_ip, net_index, addresses):
+    """Connections marked with this pod's mark go to it, for each of its LoadBalancer addresses."""
+    mark = str(lb_mark(pod_ip))
+    ns = router(slot)
+    _run("ip", "-n", ns, "route", "flush", "table", mark, check=False)
+    if not addresses:
+        _run("ip", "-n", ns, "rule", "del", "fwmark", mark, "table", mark, check=False)
+        return
+    if f"lookup {mark}" not in _run("ip", "-n", ns, "rule", "show", "fwmark", mark).stdout:
+        _run("ip", "-n", ns, "rule", "add", "fwmark", mark, "table", mark)
+    for a in addresses:
+        _run("ip", "-n", ns, "route", "replace", f"{a}/32", "via", pod_ip, "dev", f"b{net_index}", "onlink",
+             "table", mark)
+
+
+def set_lb_new_flows(slot, address, pod_ip):
+    """New connections to the address go to this pod (None: to whichever holder answers ARP)."""
+    for line in _iptables(slot, "-S", LB_CHAIN).stdout.splitlines():
+        if f"-d {address}/32 " in line + " ":
+            _iptables(slot, "-D", LB_CHAIN, *line.split()[2:])
+    if pod_ip:
+        _iptables(slot, "-A", LB_CHAIN, "-d", f"{address}/32", "-j", "MARK", "--set-mark", str(lb_mark(pod_ip)))
+
+
+def pids_in(ns):
+    """Processes in the namespace (kubectl exec sessions among them: kwok starts them, not the lab)."""
+    out = _run("ip", "netns", "pids", ns, check=False).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
 
 
 def delete(ns):

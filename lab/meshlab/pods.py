@@ -89,6 +89,7 @@ class PodRunner:
         self.failed = {}        # uid -> reason, for pods that could not start (reported once)
         self.stopping = []      # records of pods that are gone, their processes told to stop
         self.networks = {}      # network name -> bridge index, shared by every cluster of the lab (see _net_index)
+        self.lb_new_flows = {}  # LoadBalancer address -> IP of the pod that gets its new connections
         self.dns = dns.ClusterDNS(self.slot, watch.layout, lambda m: log(f"{watch.layout.context}: {m}"))
 
     # ---- the loop -----------------------------------------------------------------------------------------
@@ -123,7 +124,25 @@ class PodRunner:
             self._stop(self.pods.pop(uid))
         for uid in [u for u in self.failed if u not in seen]:
             self.failed.pop(uid)
+        self._balance()
         self._finish_stopping()
+
+    def _balance(self):
+        """New connections to each LoadBalancer address go to its oldest ready pod, as a cloud load balancer sends
+        them to ready backends only; a pod being deleted gets none, and keeps the ones it has (see podnet)."""
+        holders = {}
+        for rec in self.pods.values():
+            for a in rec["extra_ips"]:
+                holders.setdefault(a, []).append(rec)
+        for a in sorted(set(holders) | set(self.lb_new_flows)):
+            ready = sorted((r for r in holders.get(a, []) if r["ready"]), key=lambda r: r["started"])
+            ip = ready[0]["ip"] if ready else None
+            if self.lb_new_flows.get(a) != ip:
+                podnet.set_lb_new_flows(self.slot, a, ip)
+                if ip:
+                    self.lb_new_flows[a] = ip
+                else:
+                    self.lb_new_flows.pop(a, None)
 
     def stop_all(self):
         self.dns.stop()
@@ -646,6 +665,7 @@ class PodRunner:
         want = sorted(self.w.lb_addresses_for(pod, services))
         if want != rec["extra_ips"]:
             podnet.set_extra_addresses(self.slot, rec["netns"], want, rec["extra_ips"])
+            podnet.set_lb_backend(self.slot, rec["ip"], self._net_index(rec["network"]), want)
             log(f"{self.w.layout.context}: pod {rec['namespace']}/{rec['name']} owns {', '.join(want) or 'no'} "
                 "LoadBalancer address(es)")
             rec["extra_ips"] = want
@@ -699,10 +719,44 @@ class PodRunner:
 
     # ---- stop: SIGTERM now, the rest on later ticks, so one pod's drain does not hold up the others ----------
     def _stop(self, rec):
+        # A pod being deleted leaves its Service's ready endpoints at once (EndpointSlice: ready false), before its
+        # containers have stopped.
+        if rec.get("endpoint"):
+            try:
+                self._delete_endpoint(rec["namespace"], f"meshlab-{rec['name']}"[:253])
+                rec["endpoint"] = None
+            except ApiException:  # the namespace may be gone with the pod: _remove tries again
+                pass
+        # A runtime ends a container's exec sessions with the container: the app containers stop at once (their
+        # programs exit on SIGTERM), while istio-proxy drains; its own sessions go with the pod (_remove).
+        self._kill_execs(rec, keep=PROXY)
         for p in rec["procs"].values():
             procs.term_group(p)
         rec["stop_deadline"] = time.monotonic() + 10
         self.stopping.append(rec)
+
+    def _kill_execs(self, rec, keep=None):
+        """SIGKILL the kubectl exec sessions (started by kwok through the podexec shim) running in the pod's
+        namespace, those of container `keep` aside; each is known by the PATH the shim gives it."""
+        ours = set()
+        for p in rec["procs"].values():
+            ours.update(procs.group_members(p["pid"]))
+        for pid in podnet.pids_in(rec["netns"]):
+            if pid in ours:
+                continue
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            path = next((e[5:].decode(errors="replace") for e in environ if e.startswith(b"PATH=")), "")
+            if not path.startswith(str(Path(rec["dir"], "bin")) + "/"):
+                continue
+            if keep and path.endswith("/" + keep):
+                continue
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
 
     def _finish_stopping(self, force=False):
         for rec in list(self.stopping):
@@ -720,6 +774,9 @@ class PodRunner:
         self._remove(rec)
 
     def _remove(self, rec):
+        self._kill_execs(rec)
+        if rec["extra_ips"]:
+            podnet.set_lb_backend(self.slot, rec["ip"], self._net_index(rec["network"]), [])
         podnet.delete(rec["netns"])
         if rec.get("endpoint"):
             try:

@@ -14,14 +14,14 @@ from ansible_collections.meshops.istio.plugins.module_utils import topology
 
 # The variables the topology model reads; reading only these keeps other hostvars untemplated.
 HOST_VARS = ('kube_context', 'kubeconfig', 'istio_cluster_id', 'istio_network', 'istio_api_server', 'istio_primary_cluster', 'istio_remote_pilot_address',
-             'istio_mesh_id', 'istio_version', 'istio_install_method', 'istio_revision', 'istio_system_namespace',
+             'istio_mesh_id', 'istio_version', 'istio_install_method', 'istio_revision', 'istio_revision_tags', 'istio_system_namespace',
              'istio_allow_loopback_api_server', 'istio_token_type', 'istio_token_expiration', 'istio_gateway_api_version',
              'istio_gateway_api_crds', 'istio_platform')
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('model', 'cluster_facts', 'change'))
+    _VALID_ARGS = frozenset(('model', 'cluster_facts', 'change', 'upgrade'))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -42,6 +42,12 @@ class ActionModule(ActionBase):
                 # Preflight: what each cluster answered, registered under this variable name on every host.
                 facts = dict((name, hostvars[name].get(facts_var) or {}) for name in plan['clusters'])
                 topology.check_live(plan, facts)
+            upgrade = args.get('upgrade')
+            if upgrade:
+                # A canary upgrade's stage, against what the clusters hold (see topology.plan_upgrade).
+                if not facts_var:
+                    raise AnsibleActionFail('mesh_plan: upgrade needs cluster_facts')
+                upgrade = topology.plan_upgrade(plan, facts, upgrade)
             change = args.get('change')
             if change:
                 # Adding or decommissioning one cluster: which one, and what the others get (see topology.plan_change).
@@ -55,6 +61,9 @@ class ActionModule(ActionBase):
         if change:
             facts['meshops_change'] = change
             result['change'] = change
+        if upgrade:
+            facts['meshops_upgrade'] = upgrade
+            result['upgrade'] = upgrade
         result.update(changed=False, plan=plan, ansible_facts=facts,
                       msg='%s mesh %s: %d primaries, %d remotes, %d network(s)' % (
                           model, plan['mesh_id'], len(plan['primaries']), len(plan['remotes']), len(plan['networks'])))

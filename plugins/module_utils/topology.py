@@ -325,6 +325,7 @@ def _mesh_settings(names, mesh_vars, problems, warnings):
         'namespace': _dns_label(problems, None, 'istio_system_namespace', value('istio_system_namespace'), DEFAULT_NAMESPACE, 'namespace',
                                 DEFAULT_NAMESPACE),
         'revision': _revision(problems, value('istio_revision')),
+        'revision_tags': _revision_tags(problems, value('istio_revision_tags')),
         'install_method': _choice(problems, 'istio_install_method', value('istio_install_method'), INSTALL_METHODS, DEFAULT_INSTALL_METHOD),
         'version': _version(problems, value('istio_version')),
         'allow_loopback_api_server': _boolish(problems, 'istio_allow_loopback_api_server', value('istio_allow_loopback_api_server'), False),
@@ -368,6 +369,78 @@ def _revision(problems, raw):
                                 "leave istio_revision unset for an unrevisioned install, or use e.g. 1-31-0"))
         return ''
     return _dns_label(problems, None, 'istio_revision', revision, '', 'revision', '1-31-0')
+
+
+def _revision_tags(problems, raw):
+    """istio_revision_tags: tag -> revision, or None when unset (the run leaves tags alone). An explicitly empty
+    mapping is a declaration too: no tags (those this collection made are removed)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append(Problem(None, 'istio_revision_tags', 'must be a mapping of tag to revision, got %s %r; set it to e.g. '
+                                '{prod-stable: 1-29-6, prod-canary: 1-30-3}' % (type(raw).__name__, raw)))
+        return None
+    tags = {}
+    for tag, revision in sorted(raw.items(), key=lambda kv: str(kv[0])):
+        field = 'istio_revision_tags.%s' % (tag,)
+        if not isinstance(tag, str) or not _is_dns_label(tag):
+            problems.append(Problem(None, field, 'the tag name %r is not %s; use e.g. prod-stable' % (tag, _DNS_RULE)))
+            continue
+        if not isinstance(revision, str) or not (revision == 'default' or _is_dns_label(revision)):
+            problems.append(Problem(None, field, 'the revision %r is not a revision name (%s, or default for the unrevisioned '
+                                    'control plane); use e.g. 1-29-6' % (revision, _DNS_RULE)))
+            continue
+        tags[tag] = revision
+    return tags
+
+
+def check_tags(plan, facts):
+    """Revision tags against what every cluster will hold after this run: a tag must name a revision installed there
+    or planned by this run, must not be named like a revision (istioctl refuses that: namespaces labelled with it
+    would be ambiguous), and `default` cannot sit beside the unrevisioned control plane, whose own webhook already
+    takes istio-injection=enabled namespaces (Istio's default tag replaces that webhook; the charts keep it)."""
+    tags = plan['revision_tags']
+    if tags is None:
+        return []
+    problems = []
+    planned = revision_label(plan['revision'])
+    for name in sorted(plan['clusters']):
+        revisions = set((facts.get(name) or {}).get('revisions') or []) | set([planned])
+        for tag, revision in sorted(tags.items()):
+            field = 'istio_revision_tags.%s' % tag
+            if tag in revisions and tag != 'default':
+                problems.append(Problem(name, field, 'the tag %r has the name of a revision of this cluster; name the tag '
+                                        'differently (e.g. prod-%s)' % (tag, tag)))
+            elif revision not in revisions:
+                problems.append(Problem(name, field, 'names revision %r, which this cluster does not have (it has %s) and this run '
+                                        'does not install; install it first or point the tag at one of those'
+                                        % (revision, ', '.join(sorted(revisions)))))
+            elif tag == 'default' and 'default' in revisions:
+                problems.append(Problem(name, field, 'the cluster has the unrevisioned control plane, which already is the '
+                                        'default revision; leave the default tag out, or install every control plane '
+                                        'as a revision'))
+    return problems
+
+
+def tag_problems(host, declared, live):
+    """What verify finds wrong with host's revision tags: a declared tag (istio_revision_tags) missing or pointing
+    elsewhere, and a tag that resolves differently here than on the first other cluster that has it (a mesh whose
+    tag means two revisions injects the same namespace differently per cluster). live: host -> {tag: revision}."""
+    mine = live.get(host) or {}
+    problems = []
+    for tag, revision in sorted((declared or {}).items()):
+        if mine.get(tag) != revision:
+            problems.append('revision tag %s points at %s, not %s as istio_revision_tags says'
+                            % (tag, mine.get(tag) or 'nothing (missing)', revision))
+    for tag, revision in sorted(mine.items()):
+        if tag in (declared or {}):
+            continue
+        for other in sorted(live):
+            theirs = (live[other] or {}).get(tag)
+            if other != host and theirs is not None and theirs != revision:
+                problems.append('revision tag %s points at %s here but at %s on %s' % (tag, revision, theirs, other))
+                break
+    return problems
 
 
 def _choice(problems, field, raw, choices, default):
@@ -724,6 +797,7 @@ def _build_plan(model, settings, clusters, primaries, remotes, controller, warni
         'mesh_id': settings['mesh_id'],
         'namespace': settings['namespace'],
         'revision': settings['revision'],
+        'revision_tags': settings['revision_tags'],
         'install_method': settings['install_method'],
         'version': settings['version'],
         'multi_network': multi_network,
@@ -844,6 +918,9 @@ def check_live(plan, facts, min_kubernetes=MIN_KUBERNETES):
     if problems:
         raise MeshError(problems)
     _plan_revisions(plan, facts)
+    problems = check_tags(plan, facts)
+    if problems:
+        raise MeshError(problems)
     return plan
 
 
@@ -863,3 +940,179 @@ def _plan_revisions(plan, facts):
     plan['installed_revisions'] = installed
     plan['other_revisions'] = others
     plan['successor_revision'] = ('default' if 'default' in others else others[0]) if others else None
+    if plan['revision'] and plan['install_method'] == 'helm':
+        for name, cluster in plan['clusters'].items():
+            if 'default' not in installed[name]:
+                # The base chart's default validator calls istiod-<defaultRevision> (chart default: 'default', i.e.
+                # the Service istiod): in a cluster without the unrevisioned control plane it must name a revision
+                # that exists, else every Istio object is refused once istiod sets its failurePolicy to Fail. The
+                # first revision installed keeps it (the control-plane role keeps a value the release already has).
+                cluster['install']['base']['defaultRevision'] = (installed[name] or [plan['revision']])[0]
+
+
+# --- upgrades -------------------------------------------------------------------------------------
+
+UPGRADE_STAGES = ('install', 'canary', 'promote', 'remove', 'rollback', 'all')
+# Istio's rules: a canary (revision-based) upgrade may skip one minor release (1.x to 1.x+2); an in-place one goes one
+# minor release at a time. Neither goes down: a canary upgrade's way back is its rollback stage.
+MAX_CANARY_MINORS = 2
+DEFAULT_STABLE_TAG = 'prod-stable'
+DEFAULT_CANARY_TAG = 'prod-canary'
+
+
+def upgrade_revision(version):
+    """The revision name of an Istio version, as Istio's docs name them: 1.30.3 -> 1-30-3."""
+    return re.sub(r'[^a-z0-9]+', '-', version.lower()).strip('-')
+
+
+def plan_upgrade(plan, facts, options):
+    """The canary upgrade's stage against what the clusters hold (cluster_info results with proxy counts).
+
+    options: to (istio_upgrade_to), revision (istio_upgrade_revision), stage (istio_upgrade_stage), restart
+    (istio_upgrade_restart), stable_tag, canary_tag, charts (istio_upgrade_charts, where the new release's charts are).
+    Returns {stage, model, from: {version, revision}, to: {version, revision, charts}, stable_tag, canary_tag, restart,
+    steps: {install: bool, canary/promote/rollback: tags or None, remove: revision or None}, inventory_after, summary};
+    raises MeshError with every problem.
+    """
+    problems = []
+    stage = options.get('stage') or 'all'
+    if stage not in UPGRADE_STAGES:
+        problems.append(Problem(None, 'istio_upgrade_stage', '%r is not a stage; use one of %s' % (stage, ', '.join(UPGRADE_STAGES))))
+    restart = _boolish(problems, 'istio_upgrade_restart', options.get('restart'), False)
+    stable = _dns_label(problems, None, 'istio_upgrade_stable_tag', options.get('stable_tag'), DEFAULT_STABLE_TAG, 'tag name', DEFAULT_STABLE_TAG)
+    canary = _dns_label(problems, None, 'istio_upgrade_canary_tag', options.get('canary_tag'), DEFAULT_CANARY_TAG, 'tag name', DEFAULT_CANARY_TAG)
+    if stable == canary:
+        problems.append(Problem(None, 'istio_upgrade_canary_tag', 'is the stable tag too (%r); the canary stage needs a tag of its own' % stable))
+    if plan['install_method'] != 'helm':
+        problems.append(Problem(None, 'istio_install_method', 'upgrades are planned for the Helm method; %r is not supported by '
+                                'playbooks/upgrade.yml yet' % plan['install_method']))
+    if plan['model'] == 'ambient':
+        problems.append(Problem(None, 'istio_model', 'ambient meshes are not upgraded by playbooks/upgrade.yml yet (ztunnel and '
+                                'istio-cni are shared by the revisions and upgrade in place)'))
+    to_raw = options.get('to')
+    to = parse_version(to_raw) if isinstance(to_raw, str) and to_raw else None
+    if to is None:
+        problems.append(Problem(None, 'istio_upgrade_to', '%s is not an Istio version; set it to the release to upgrade to, quoted, '
+                                'e.g. istio_upgrade_to: "1.30.3"' % _show(to_raw)))
+    current = parse_version(plan['version']) if plan['version'] else None
+    if current is None:
+        problems.append(Problem(None, 'istio_version', 'is unset: the upgrade starts from the version the inventory says runs; set it '
+                                '(e.g. istio_version: "1.29.6")'))
+    elif to is not None:
+        if to[0] != current[0] or to <= current:
+            problems.append(Problem(None, 'istio_upgrade_to', '%s is not newer than istio_version %s; a canary upgrade goes to a newer '
+                                    'release (its rollback stage is the way back)' % (to_raw, plan['version'])))
+        elif to[1] - current[1] > MAX_CANARY_MINORS:
+            jump = to[1] - current[1]
+            problems.append(Problem(None, 'istio_upgrade_to', '%s is %d minor releases after %s; Istio supports canary upgrades across '
+                                    'at most %d: upgrade to %d.%d first'
+                                    % (to_raw, jump, plan['version'], MAX_CANARY_MINORS, current[0], current[1] + MAX_CANARY_MINORS)))
+    old = revision_label(plan['revision'])
+    new = _dns_label(problems, None, 'istio_upgrade_revision', options.get('revision'),
+                     upgrade_revision(to_raw) if to is not None else '', 'revision', '1-30-3')
+    if new and new == old:
+        problems.append(Problem(None, 'istio_upgrade_revision', '%r is the revision running now (istio_revision); the new release needs '
+                                'a revision of its own' % new))
+    if new in (stable, canary) or old in (stable, canary):
+        problems.append(Problem(None, 'istio_upgrade_revision', 'a revision and a tag share the name %r; name them differently' % new))
+    tags = dict(plan['revision_tags'] or {})
+    if tags.get(stable) != old:
+        problems.append(Problem(None, 'istio_revision_tags', 'must declare the stable tag on the running revision (%s: %s), the tag your '
+                                'workloads\' namespaces are labelled with (istio.io/rev=%s); it says %s'
+                                % (stable, old, stable, _show(tags.get(stable)))))
+    charts = options.get('charts')
+    if stage in ('install', 'remove', 'all') and not charts:
+        # remove: the new revision takes over the shared charts (base, east-west gateway) with its release's charts.
+        problems.append(Problem(None, 'istio_upgrade_charts', 'is unset: say where the %s charts are (a directory or a chart repository '
+                                'URL)' % to_raw))
+    if problems:
+        raise MeshError(problems)
+
+    has = dict((name, set((facts.get(name) or {}).get('revisions') or [])) for name in sorted(plan['clusters']))
+    live_tags = dict((name, (facts.get(name) or {}).get('revision_tags') or {}) for name in has)
+    proxies = dict((name, (facts.get(name) or {}).get('proxy_revisions') or {}) for name in has)
+    old_anywhere = any(old in revs for revs in has.values())
+    new_anywhere = any(new in revs for revs in has.values())
+    canary_tags = dict(tags, **{canary: new})
+    promote_tags = dict(tags, **{stable: new, canary: new})
+    rollback_tags = dict(tags, **{stable: old, canary: old})
+    steps = {'install': False, 'canary': None, 'promote': None, 'rollback': None, 'remove': None}
+
+    def need(revision, why):
+        for name, revs in has.items():
+            if revision not in revs:
+                problems.append(Problem(name, 'istio_upgrade_stage', 'revision %s is not installed here (it has %s); %s'
+                                        % (revision, ', '.join(sorted(revs)) or 'none', why)))
+
+    def proxies_left(revision, why):
+        for name in sorted(proxies):
+            if proxies[name].get(revision):
+                problems.append(Problem(name, 'istio_upgrade_stage', '%d pod(s) still run proxies of revision %s; %s'
+                                        % (proxies[name][revision], revision, why)))
+
+    if stage in ('install', 'all'):
+        need(old, 'istio_revision must name the revision that runs now')
+        _check_running_version(plan, facts, old, problems)
+        steps['install'] = True
+    if stage in ('canary', 'promote'):
+        need(new, 'run istio_upgrade_stage=install first')
+    if stage in ('canary', 'all'):
+        steps['canary'] = canary_tags
+    if stage in ('promote', 'all'):
+        steps['promote'] = promote_tags
+    if stage == 'all' and not restart and any(p.get(old) for p in proxies.values()):
+        problems.append(Problem(None, 'istio_upgrade_restart', 'stage all removes revision %s, which pods still use: set '
+                                'istio_upgrade_restart=true to restart them on %s, or run the stages one by one' % (old, new)))
+    if stage == 'remove' and old_anywhere:
+        need(new, 'run istio_upgrade_stage=install first')
+        for name in sorted(live_tags):
+            wrong = [t for t in (stable, canary) if live_tags[name].get(t) != new]
+            if wrong:
+                problems.append(Problem(name, 'istio_upgrade_stage', 'tag(s) %s do not point at %s yet; run istio_upgrade_stage=promote first'
+                                        % (', '.join(wrong), new)))
+        proxies_left(old, 'restart them on %s first (istio_upgrade_stage=promote with istio_upgrade_restart=true)' % new)
+    if stage in ('remove', 'all') and (old_anywhere or stage == 'all'):
+        steps['remove'] = old
+    if stage == 'rollback':
+        if not old_anywhere:
+            problems.append(Problem(None, 'istio_upgrade_stage', 'revision %s was removed: there is nothing to roll back to; upgrade again '
+                                    'instead' % old))
+        else:
+            need(old, 'the old revision must be there in every cluster to roll back to it')
+        steps['rollback'] = rollback_tags
+        if new_anywhere:
+            steps['remove'] = new
+    if problems:
+        raise MeshError(problems)
+    done = stage in ('remove', 'all')
+    after = {'istio_version': to_raw, 'istio_revision': new, 'istio_revision_tags': promote_tags} if done else None
+    return {'stage': stage, 'model': plan['model'], 'from': {'version': plan['version'], 'revision': old},
+            'to': {'version': to_raw, 'revision': new, 'charts': charts}, 'stable_tag': stable, 'canary_tag': canary,
+            'restart': restart, 'steps': steps, 'inventory_after': after,
+            'summary': _upgrade_summary(stage, steps, old, new, to_raw, restart, old_anywhere)}
+
+
+def _check_running_version(plan, facts, revision, problems):
+    """The running revision's istiod chart must be at istio_version (else the skew rules would judge the wrong jump)."""
+    release = 'istiod' if revision == 'default' else 'istiod-%s' % revision
+    for name in sorted(plan['clusters']):
+        found = ((facts.get(name) or {}).get('helm_releases') or {}).get(release) or {}
+        if found.get('app_version') and found['app_version'] != plan['version']:
+            problems.append(Problem(name, 'istio_version', '%r, but release %s runs %s here; set istio_version to what runs'
+                                    % (plan['version'], release, found['app_version'])))
+
+
+def _upgrade_summary(stage, steps, old, new, to, restart, old_anywhere):
+    lines = []
+    if steps['install']:
+        lines.append('install Istio %s as revision %s beside %s in every cluster (base chart and east-west gateways follow it)' % (to, new, old))
+    for step, moved in (('canary', 'canary tag'), ('promote', 'stable and canary tags')):
+        if steps[step] is not None:
+            lines.append('move the %s to %s%s' % (moved, new, '; restart the workloads of their namespaces' if restart else ''))
+    if steps['rollback'] is not None:
+        lines.append('move the stable and canary tags back to %s%s' % (old, '; restart the workloads of their namespaces' if restart else ''))
+    if steps['remove']:
+        lines.append('remove revision %s from every cluster' % steps['remove'])
+    elif stage == 'remove' and not old_anywhere:
+        lines.append('revision %s is already gone: nothing to do' % old)
+    return lines

@@ -31,6 +31,11 @@ options:
     description: Seconds to wait for the API server.
     type: int
     default: 10
+  proxies:
+    description: Also count the cluster's pods per C(istio.io/rev) annotation (the revision whose injector gave them
+      their proxy, gateways included), as RV(proxy_revisions). One more list of every pod; off by default.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -76,6 +81,17 @@ revisions:
   type: list
   elements: str
   sample: [canary, default]
+revision_tags:
+  description: The cluster's revision tags, tag -> revision, from the C(istio.io/tag) and C(istio.io/rev) labels of
+    the tags' MutatingWebhookConfigurations (C(istioctl tag list)).
+  returned: when reachable
+  type: dict
+  sample: {prod-stable: 1-29-6, prod-canary: 1-30-3}
+proxy_revisions:
+  description: Pods per C(istio.io/rev) annotation value (the revision that injected their proxy), all namespaces.
+  returned: when reachable and O(proxies) is set
+  type: dict
+  sample: {1-29-6: 4, 1-30-3: 2}
 cacerts_root_sha256:
   description: SHA-256 of the C(root-cert.pem) the cluster's C(cacerts) Secret holds in O(namespace), as the
     M(meshops.istio.cacerts) module compares it; empty when there is no such Secret.
@@ -121,6 +137,7 @@ simulated_nodes:
 """
 
 import base64
+import collections
 import hashlib
 import re
 
@@ -187,7 +204,8 @@ def namespace_metadata(core, namespace, timeout):
 
 def main():
     spec = kube.auth_argument_spec()
-    spec.update(request_timeout=dict(type="int", default=10), namespace=dict(type="str", default="istio-system"))
+    spec.update(request_timeout=dict(type="int", default=10), namespace=dict(type="str", default="istio-system"),
+                proxies=dict(type="bool", default=False))
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     out = dict(changed=False, reachable=False, server="")
@@ -206,6 +224,7 @@ def main():
             label_selector=REVISION_LABEL, _request_timeout=p["request_timeout"]).items
         ztunnels = k8s_api.AppsV1Api(k.api_client).list_daemon_set_for_all_namespaces(
             field_selector="metadata.name=ztunnel", _request_timeout=p["request_timeout"]).items
+        pods = core.list_pod_for_all_namespaces(_request_timeout=p["request_timeout"]).items if p["proxies"] else None
     except Exception as e:  # any failure to connect is a preflight finding, not a crash
         out["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
         module.exit_json(**out)
@@ -213,11 +232,17 @@ def main():
     out.update(reachable=True, version=info.git_version, minor=[int(m.group(1)), int(m.group(2))] if m else [0, 0],
                openshift=any(g.name == "config.openshift.io" for g in groups or []),
                revisions=installed_revisions(webhooks, p["namespace"]),
+               revision_tags=dict((w.metadata.labels[TAG_LABEL], w.metadata.labels.get(REVISION_LABEL) or "default")
+                                  for w in webhooks if TAG_LABEL in (w.metadata.labels or {})),
                namespace_metadata=ns_meta, cacerts_root_sha256=root_sha256, cacerts_root_fingerprint=root_fingerprint,
                cacerts_sha256=cacerts_sha256,
                ztunnel_namespaces=sorted(d.metadata.namespace for d in ztunnels),
                helm_releases=helm_release.deployed({"labels": r.metadata.labels, "data": r.data} for r in releases),
                simulated_nodes=bool(nodes) and all(KWOK_NODE in (n.metadata.annotations or {}) for n in nodes))
+    if pods is not None:
+        # The injector records the revision as an annotation of the pod (the gateway charts' pods too).
+        out["proxy_revisions"] = dict(collections.Counter(po.metadata.annotations[REVISION_LABEL] for po in pods
+                                                          if REVISION_LABEL in (po.metadata.annotations or {})))
     module.exit_json(**out)
 
 

@@ -49,6 +49,40 @@ options:
         type: str
         required: true
         choices: [add, decommission]
+  upgrade:
+    description:
+      - Plan a stage of a canary upgrade (C(playbooks/upgrade.yml)) and set the fact C(meshops_upgrade); needs
+        O(cluster_facts) read with C(proxies=true). Istio's skew rules and what each stage needs of the clusters are
+        checked here, before any write (see C(plan_upgrade) in C(plugins/module_utils/topology.py)).
+    type: dict
+    suboptions:
+      to:
+        description: The Istio release to upgrade to (C(istio_upgrade_to)).
+        type: str
+        required: true
+      revision:
+        description: Its revision name (default the version with dashes, V(1-30-3)).
+        type: str
+      stage:
+        description: The stage to run.
+        type: str
+        choices: [install, canary, promote, remove, rollback, all]
+        default: all
+      restart:
+        description: Restart the workloads of the namespaces whose tag a stage moves.
+        type: bool
+        default: false
+      stable_tag:
+        description: The tag the workloads' namespaces use.
+        type: str
+        default: prod-stable
+      canary_tag:
+        description: The tag of the namespaces that try the new release first.
+        type: str
+        default: prod-canary
+      charts:
+        description: Where the new release's charts are (a directory or a chart repository URL).
+        type: str
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -88,6 +122,11 @@ change:
       C(others), C(consumers) (hosts that hold or get its remote secret), C(consumes) (hosts whose remote secret it
       holds or gets), C(warnings).
   returned: success, with O(change)
+  type: dict
+upgrade:
+  description: With O(upgrade), also set as the fact C(meshops_upgrade) - C(stage), C(from), C(to), C(steps), C(summary),
+    C(inventory_after) (what the inventory must say once the upgrade is done).
+  returned: success, with O(upgrade)
   type: dict
 problems:
   description: Every problem found, each with C(host), C(field) and C(message).

@@ -621,7 +621,7 @@ def test_json_round_trip(name):
 @pytest.mark.parametrize('name', sorted(SCENARIOS))
 def test_plan_keys(name):
     result = plan(**SCENARIOS[name])
-    assert set(result) == {'model', 'mesh_id', 'namespace', 'revision', 'install_method', 'version', 'multi_network',
+    assert set(result) == {'model', 'mesh_id', 'namespace', 'revision', 'revision_tags', 'install_method', 'version', 'multi_network',
                            'allow_loopback_api_server', 'token', 'gateway_api', 'networks', 'primaries', 'remotes', 'warnings', 'clusters',
                            'installed_revisions', 'other_revisions', 'successor_revision', 'samples'}
     # Filled in by check_live from the clusters; empty in the plan of the inventory alone.
