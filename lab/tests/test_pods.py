@@ -138,6 +138,36 @@ spec:
     lab.kubectl(c1, "delete", "pod", "odd-proxy", "--wait=true")
 
 
+def test_a_rollout_behind_a_load_balancer_loses_no_request(lab, apps):
+    """As a cloud load balancer with connection draining: while helloworld-v1 is replaced, every request from the
+    other network through its LoadBalancer address is answered, first by the old pod, then by the new one; afterwards
+    new connections go to the new pod only (one router rule, with its mark)."""
+    c1, c2 = lab.contexts
+    lb = lab.kjson(c1, "get", "svc", "helloworld-v1")["status"]["loadBalancer"]["ingress"][0]["ip"]
+    old = apps["v1"]["metadata"]["name"]
+    loop = subprocess.Popen(["kubectl", "--context", c2, "exec", "curl", "--", "sh", "-c",
+                             f"for i in $(seq 1 80); do curl -sS --max-time 5 http://{lb}:5000/hello || echo FAIL; sleep 0.25; done"],
+                            env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lab.kubectl(c1, "rollout", "restart", "deployment", "helloworld-v1")
+    lab.kubectl(c1, "rollout", "status", "deployment", "helloworld-v1", "--timeout=90s")
+    out = loop.communicate(timeout=150)[0]
+    lines = out.splitlines()
+    assert len(lines) == 80 and all(line.startswith("Hello version: v1, instance: ") for line in lines), out
+    names = [line.rsplit(" ", 1)[1] for line in lines]
+    new = [n for n in dict.fromkeys(names) if n != old]
+    assert names[0] == old and len(new) == 1 and names[-1] == new[0], names
+    pod = [p for p in lab.kjson(c1, "get", "pods", "-l", "version=v1")["items"] if p["metadata"]["name"] == new[0]][0]
+    router, mark = podnet.router(lab.lab.state()["slot"]), "--set-xmark %#x/" % podnet.lb_mark(pod["status"]["podIP"])
+
+    def new_pod_only():
+        rules = [r for r in subprocess.run(["ip", "netns", "exec", router, "iptables", "-t", "mangle", "-S", podnet.LB_CHAIN],
+                                           capture_output=True, text=True, check=True).stdout.splitlines() if f"-d {lb}/32 " in r]
+        return rules if len(rules) == 1 and mark in rules[0] else None
+
+    wait_for("new connections to the new pod only", new_pod_only, timeout=30)
+    apps["v1"] = pod
+
+
 def test_deleted_pod_leaves_nothing(lab, apps):
     c1 = lab.contexts[0]
     before = [p for p in lab.lab.real_pods() if p["name"] == "curl" and p["cluster"] == "c1"][0]
