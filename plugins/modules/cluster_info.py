@@ -88,7 +88,7 @@ revision_tags:
   type: dict
   sample: {prod-stable: 1-29-6, prod-canary: 1-30-3}
 proxy_revisions:
-  description: Pods per C(istio.io/rev) annotation value (the revision that injected their proxy), all namespaces.
+  description: Pending and running pods (not being deleted) per C(istio.io/rev) annotation value (the revision that injected their proxy), all namespaces.
   returned: when reachable and O(proxies) is set
   type: dict
   sample: {1-29-6: 4, 1-30-3: 2}
@@ -241,8 +241,11 @@ def main():
                simulated_nodes=bool(nodes) and all(KWOK_NODE in (n.metadata.annotations or {}) for n in nodes))
     if pods is not None:
         # The injector records the revision as an annotation of the pod (the gateway charts' pods too).
+        # Pods that finished (Jobs) or are being deleted no longer use their proxy's revision.
         out["proxy_revisions"] = dict(collections.Counter(po.metadata.annotations[REVISION_LABEL] for po in pods
-                                                          if REVISION_LABEL in (po.metadata.annotations or {})))
+                                                          if REVISION_LABEL in (po.metadata.annotations or {})
+                                                          and po.status.phase in ("Pending", "Running")
+                                                          and not po.metadata.deletion_timestamp))
     module.exit_json(**out)
 
 
