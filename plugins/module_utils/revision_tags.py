@@ -13,7 +13,8 @@ __metaclass__ = type
 
 import copy
 
-REVISION_LABEL = "istio.io/rev"
+from ansible_collections.meshops.istio.plugins.module_utils.gateway_api import REVISION_LABEL
+
 TAG_LABEL = "istio.io/tag"
 DEFAULT_TAG = "default"
 INJECTOR_SUFFIX = "sidecar-injector.istio.io"

@@ -1013,8 +1013,8 @@ def plan_upgrade(plan, facts, options):
     if new and new == old:
         problems.append(Problem(None, 'istio_upgrade_revision', '%r is the revision running now (istio_revision); the new release needs '
                                 'a revision of its own' % new))
-    if new in (stable, canary) or old in (stable, canary):
-        problems.append(Problem(None, 'istio_upgrade_revision', 'a revision and a tag share the name %r; name them differently' % new))
+    for name in set([new, old]) & set([stable, canary]):
+        problems.append(Problem(None, 'istio_upgrade_revision', 'a revision and a tag share the name %r; name them differently' % name))
     tags = dict(plan['revision_tags'] or {})
     if tags.get(stable) != old:
         problems.append(Problem(None, 'istio_revision_tags', 'must declare the stable tag on the running revision (%s: %s), the tag your '

@@ -143,6 +143,7 @@ import re
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.meshops.istio.plugins.module_utils import ca, helm_release, kube
+from ansible_collections.meshops.istio.plugins.module_utils.revision_tags import REVISION_LABEL, TAG_LABEL
 
 try:
     from kubernetes import client as k8s_api
@@ -153,8 +154,6 @@ except ImportError:
 
 # kwok marks the nodes it simulates with this annotation.
 KWOK_NODE = "kwok.x-k8s.io/node"
-REVISION_LABEL = "istio.io/rev"
-TAG_LABEL = "istio.io/tag"
 
 
 def installed_revisions(webhooks, namespace):

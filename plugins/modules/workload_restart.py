@@ -74,8 +74,8 @@ import time
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 from ansible_collections.meshops.istio.plugins.module_utils import kube
+from ansible_collections.meshops.istio.plugins.module_utils.revision_tags import REVISION_LABEL
 
-REVISION_LABEL = "istio.io/rev"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 KINDS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1"}
 
